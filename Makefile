@@ -1,0 +1,64 @@
+# Los comandos del cuaderno de trabajo vpc2. Los dos principales: `make lab` y `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.vpc2-instalado
+N_WORKERS ?= 2
+
+.PHONY: setup lab test check-clean check-export pytest nbtest docs-proc bench docs clean-docs
+
+## setup: crea .venv e instala vpc2 con sus extras de desarrollo (rápido si ya está hecho)
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+## lab: prepara el entorno y abre JupyterLab en nbs/
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=nbs $(LAB_ARGS)
+
+## test: la verificación completa (DESIGN §6)
+test: setup check-clean check-export pytest nbtest docs-proc
+	@echo "make test: todo en orden."
+
+# Huella de un conjunto de archivos, para ver si un comando los cambió.
+nb_hash = find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha1sum
+lib_hash = find vpc2 -name '*.py' | sort | xargs sha1sum
+
+check-clean: setup
+	@before=$$($(nb_hash)); $(BIN)/nbdev-clean; after=$$($(nb_hash)); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "ERROR: los cuadernos no estaban limpios. nbdev-clean acaba de limpiarlos: revisá 'git diff nbs' y confirmá el cambio."; exit 1; \
+	else echo "nbdev-clean: cuadernos limpios."; fi
+
+check-export: setup
+	@before=$$($(lib_hash)); $(BIN)/nbdev-export; after=$$($(lib_hash)); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "ERROR: vpc2/ no estaba sincronizado con los cuadernos. nbdev-export acaba de regenerarlo: revisá 'git diff vpc2' y confirmá el cambio."; exit 1; \
+	else echo "nbdev-export: vpc2/ sincronizado con los cuadernos."; fi
+
+pytest: setup
+	$(BIN)/python -m pytest -q tests
+
+## nbtest: corre todos los cuadernos en modo rápido e informa el tiempo de cada uno
+nbtest: setup
+	@start=$$(date +%s); $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
+	echo "nbdev-test: $$(( $$(date +%s) - start )) s en total"
+
+## docs-proc: el paso de procesamiento de nbdev previo a Quarto (sin Quarto)
+docs-proc: setup
+	$(BIN)/python tools/docs_check.py
+
+## bench: mediciones de velocidad (cocientes medidos lado a lado en una sola corrida)
+bench: setup
+	@for f in bench/*.py; do [ -e "$$f" ] || continue; echo "== $$f"; VPC2_FAST=$${VPC2_FAST-0} $(BIN)/python "$$f" || exit 1; done
+
+## docs: arma el sitio con Quarto si está instalado; si no, sólo el paso de procesamiento
+docs: setup
+	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs; \
+	else echo "Quarto no está instalado: bajalo de https://quarto.org/docs/get-started/ y volvé a correr 'make docs'. Hago sólo el procesamiento de nbdev."; \
+	$(BIN)/python tools/docs_check.py; fi

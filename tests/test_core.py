@@ -1,0 +1,149 @@
+"Pruebas de vpc2.core: modo, semillas, caché y detección de red sin conexión."
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from vpc2 import core
+
+
+@pytest.fixture(autouse=True)
+def clean_mode(monkeypatch):
+    "Cada prueba empieza sin modo forzado y sin las variables que lo deciden."
+    for var in ("IN_TEST", "CI", "VPC2_FAST", "VPC2_MODE", "VPC2_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    core.set_mode(None)
+    core._probe_network.cache_clear()
+    yield
+    core.set_mode(None)
+    core._probe_network.cache_clear()
+
+
+def test_full_by_default():
+    assert core.run_mode() == "full"
+
+
+@pytest.mark.parametrize("var", ["IN_TEST", "CI", "VPC2_FAST"])
+def test_fast_vars(monkeypatch, var):
+    monkeypatch.setenv(var, "1")
+    assert core.is_fast()
+
+
+@pytest.mark.parametrize("value", ["0", "false", ""])
+def test_false_values_do_not_turn_fast(monkeypatch, value):
+    monkeypatch.setenv("VPC2_FAST", value)
+    assert core.run_mode() == "full"
+
+
+def test_vpc2_mode_wins(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("VPC2_MODE", "full")
+    assert core.run_mode() == "full"
+
+
+def test_set_mode_overrides_environment(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    core.set_mode("full")
+    assert core.pick(fast=1, full=10) == 10
+    core.set_mode(None)
+    assert core.pick(fast=1, full=10) == 1
+
+
+def test_bad_mode_has_spanish_error(monkeypatch):
+    monkeypatch.setenv("VPC2_MODE", "turbo")
+    with pytest.raises(ValueError, match="Modo desconocido"):
+        core.run_mode()
+
+
+def test_device_is_cpu_in_fast_mode(monkeypatch):
+    monkeypatch.setenv("VPC2_FAST", "1")
+    assert core.get_device() == torch.device("cpu")
+
+
+def test_seed_reproducible_across_libraries():
+    def draw():
+        import random
+        return random.random(), float(np.random.rand()), torch.randn(4)
+    core.seed_everything(7); a = draw()
+    core.seed_everything(7); b = draw()
+    assert a[:2] == b[:2]
+    torch.testing.assert_close(a[2], b[2])
+    core.seed_everything(8); c = draw()
+    assert not torch.equal(a[2], c[2])
+
+
+def test_seed_same_model_init():
+    core.seed_everything(3); w1 = torch.nn.Linear(5, 3).weight.detach().clone()
+    core.seed_everything(3); w2 = torch.nn.Linear(5, 3).weight.detach().clone()
+    torch.testing.assert_close(w1, w2)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "42", True])
+def test_bad_seed(bad):
+    with pytest.raises(ValueError, match="entero no negativo"):
+        core.seed_everything(bad)
+
+
+def test_cache_dir_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("VPC2_CACHE", str(tmp_path/"c"))
+    p = core.cache_dir("datos")
+    assert p == tmp_path/"c"/"datos" and p.is_dir()
+
+
+def test_cache_dir_default_under_user_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("VPC2_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert core.cache_dir() == tmp_path/"vpc2"
+
+
+def test_cache_dir_not_writable(tmp_path, monkeypatch):
+    blocker = tmp_path/"archivo"
+    blocker.write_text("no soy una carpeta")
+    monkeypatch.setenv("VPC2_CACHE", str(blocker))
+    with pytest.raises(OSError, match="VPC2_CACHE"):
+        core.cache_dir("x")
+
+
+def test_offline_env_forces_no_network(monkeypatch):
+    monkeypatch.setenv("VPC2_OFFLINE", "1")
+    assert core.has_network() is False
+
+
+def closed_port() -> int:
+    "Un puerto local en el que nadie escucha."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_network_probe_with_network_absent(monkeypatch):
+    monkeypatch.setattr(core, "_NETWORK_PROBES", (("127.0.0.1", closed_port()),))
+    assert core.has_network(timeout=0.5) is False
+
+
+def test_network_probe_sees_a_listening_server(monkeypatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0)); server.listen()
+        monkeypatch.setattr(core, "_NETWORK_PROBES", (("127.0.0.1", server.getsockname()[1]),))
+        assert core.has_network(timeout=0.5) is True
+
+
+def test_setup_offline_sets_hub_variables(monkeypatch):
+    for var in core.OFFLINE_VARS: monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("VPC2_OFFLINE", "1")
+    assert core.setup_offline() is True
+    assert all(os.environ[v] == "1" for v in core.OFFLINE_VARS)
+
+
+def test_setup_offline_keeps_hub_online_with_network(monkeypatch):
+    for var in core.OFFLINE_VARS: monkeypatch.delenv(var, raising=False)
+    assert core.setup_offline(force=False) is False
+    assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_environment_detection(monkeypatch):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    monkeypatch.setenv("CI", "true")
+    assert core.in_kaggle() and core.in_ci() and not core.in_colab()

@@ -1,0 +1,49 @@
+"Convenciones de los cuadernos: insignia de Colab, celda de instalación y la dirección del repositorio en un solo lugar."
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = sorted((ROOT/"nbs").glob("[0-9][0-9]_*.ipynb"))
+REPO_URL = tomllib.loads((ROOT/"pyproject.toml").read_text())["project"]["urls"]["Repository"].rstrip("/")
+GITHUB_PATH = REPO_URL.removeprefix("https://github.com/")
+
+
+def cells(nb_path):
+    return json.loads(nb_path.read_text())["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_class_notebooks():
+    assert NBS, "no hay cuadernos numerados en nbs/"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_colab_badge_points_to_this_notebook(nb):
+    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/main/nbs/{nb.name}"
+    md = "\n".join(source(c) for c in cells(nb) if c["cell_type"] == "markdown")
+    assert badge in md, f"{nb.name}: falta la insignia 'Abrir en Colab' con {badge}"
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_install_cell_uses_repository_url(nb):
+    code = [source(c) for c in cells(nb) if c["cell_type"] == "code"]
+    install = [s for s in code if "%pip install" in s]
+    assert len(install) == 1, f"{nb.name}: debe haber exactamente una celda de instalación"
+    cell = install[0]
+    assert f'"vpc2 @ git+{REPO_URL}"' in cell, f"{nb.name}: la celda de instalación debe usar {REPO_URL} (de pyproject.toml)"
+    assert "IN_TEST" in cell and "google.colab" in cell and "KAGGLE_KERNEL_RUN_TYPE" in cell
+    first_vpc2_import = next(i for i, s in enumerate(code) if re.search(r"^\s*(from|import) vpc2", s, re.M) or "#| default_exp" in s)
+    assert code.index(cell) <= first_vpc2_import + 1, f"{nb.name}: la instalación debe ir antes de importar vpc2"
+
+
+@pytest.mark.parametrize("nb", NBS + [ROOT/"nbs"/"index.ipynb"], ids=lambda p: p.name)
+def test_title_and_description(nb):
+    first = source(cells(nb)[0])
+    assert first.startswith("# ") and "\n> " in first, f"{nb.name}: la primera celda debe tener título '# …' y descripción '> …'"
