@@ -147,3 +147,24 @@ def test_environment_detection(monkeypatch):
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
     monkeypatch.setenv("CI", "true")
     assert core.in_kaggle() and core.in_ci() and not core.in_colab()
+
+
+def test_offline_hub_fails_fast_instead_of_retrying(tmp_path):
+    "Sin red, timm reintenta ~45 s; tras setup_offline falla enseguida (aquí, forzado con VPC2_OFFLINE)."
+    import subprocess, sys
+    script = (
+        "import time, timm\n"
+        "from vpc2.core import setup_offline\n"
+        "assert setup_offline()\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    timm.create_model('resnet18', pretrained=True)\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, round(time.perf_counter() - t, 2))\n"
+        "else:\n"
+        "    print('cargado')\n")
+    env = {**os.environ, "VPC2_OFFLINE": "1", "HF_HOME": str(tmp_path/"hf")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    name, seconds = out.stdout.split()[-2:]
+    assert name.endswith("NotFoundError"), out.stdout + out.stderr
+    assert float(seconds) < 5, f"tardó {seconds} s en fallar: el modo sin conexión no se activó"
