@@ -47,3 +47,24 @@ def test_install_cell_uses_repository_url(nb):
 def test_title_and_description(nb):
     first = source(cells(nb)[0])
     assert first.startswith("# ") and "\n> " in first, f"{nb.name}: la primera celda debe tener título '# …' y descripción '> …'"
+
+
+def mixes_imports_and_code(src: str) -> bool:
+    "¿La celda importa y además hace otra cosa? nbdev ejecuta al armar la documentación toda celda que importa."
+    import ast
+    try:
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return False
+    has_import = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
+    other = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    return has_import and bool(other)
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_imports_live_in_their_own_cells(nb):
+    bad = [source(c)[:80] for c in cells(nb) if c["cell_type"] == "code"
+           and not re.search(r"^#\|\s*(export|exporti|exports|eval:\s*false)", source(c), re.M)
+           and "%pip install" not in source(c) and mixes_imports_and_code(source(c))]
+    assert not bad, (f"{nb.name}: celdas que mezclan imports con otro código (nbdev las ejecuta al armar la "
+                     f"documentación y fallan); poné los imports en una celda aparte: {bad}")
