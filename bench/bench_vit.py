@@ -1,0 +1,137 @@
+"""Benchmark del ViT (cuaderno 08): (1) nuestra atención escrita a mano ÷ `F.scaled_dot_product_attention` en CPU,
+con las formas del ViT chico, del ViT-Tiny y del ViT-Base; (2) imágenes por segundo del ViT chico y de la ResNet chica
+del cuaderno (inferencia y paso de entrenamiento) y la exactitud que alcanza cada uno en *Figuras* con el mismo
+presupuesto de entrenamiento (mismas imágenes, épocas y `Learner`).
+
+Todos los tiempos de una tabla salen de la misma corrida: rondas intercaladas y mediana, con la cantidad de hilos fija.
+Uso: .venv/bin/python bench/bench_vit.py [--threads 1 2] [--repeats 7] [--train-epochs 8] [--clock wall|cpu]"""
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("VPC2_FAST", "1")   # tamaños de Figuras y lotes del modo rápido, CPU
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from vpc2.core import seed_everything
+from vpc2.data import DataLoaders, figuras_dls
+from vpc2.models import BasicBlock, conv1x1
+from vpc2.train import Learner
+from vpc2.vit import ViT, scaled_dot_product_attention
+
+ATTN_SHAPES = {"ViT chico  (B=64, h=4,  N=65,  d=16)": (64, 4, 65, 16),
+               "ViT-Tiny   (B=8,  h=3,  N=197, d=64)": (8, 3, 197, 64),
+               "ViT-Base   (B=8,  h=12, N=197, d=64)": (8, 12, 197, 64),
+               "ViT-Base/8 (B=2,  h=12, N=785, d=64)": (2, 12, 785, 64)}
+
+
+def small_resnet(num_classes: int, in_chans: int = 3, widths=(16, 32, 64)) -> nn.Sequential:
+    "La ResNet chica del cuaderno 08 (estilo CIFAR: tallo 3×3 sin reducción, un BasicBlock por etapa)."
+    layers, c = [nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)], widths[0]
+    for i, w in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        down = None if stride == 1 and c == w else nn.Sequential(conv1x1(c, w, stride), nn.BatchNorm2d(w))
+        layers.append(BasicBlock(c, w, stride, down)); c = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+
+def small_vit(num_classes: int, in_chans: int = 3, img_size: int = 32) -> ViT:
+    "El ViT chico del cuaderno 08: parches de 4×4, D=64, 4 bloques de 4 cabezas."
+    return ViT(img_size=img_size, patch_size=4, in_chans=in_chans, num_classes=num_classes, embed_dim=64, depth=4,
+               num_heads=4, mlp_ratio=2, dropout=0.1)
+
+
+MODELS = {"ViT": (small_vit, 1e-3), "ResNet": (lambda k: small_resnet(k), 3e-3)}
+
+
+def interleaved_medians(fns: dict, repeats: int, clock) -> dict[str, float]:
+    "Mediana del tiempo de cada función, alternándolas en cada ronda (comparten las condiciones de la máquina)."
+    for fn in fns.values(): fn()   # calentamiento
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = clock(); fn(); times[k].append(clock() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def bench_attention(repeats: int, clock) -> None:
+    print(f"{'forma':38s} {'nuestra (ms)':>13s} {'sdpa (ms)':>10s} {'nuestra ÷ sdpa':>15s}")
+    with torch.no_grad():
+        for label, shape in ATTN_SHAPES.items():
+            q, k, v = (torch.randn(shape) for _ in range(3))
+            t = interleaved_medians({"ours": lambda: scaled_dot_product_attention(q, k, v),
+                                     "sdpa": lambda: F.scaled_dot_product_attention(q, k, v)}, repeats, clock)
+            print(f"{label:38s} {1e3 * t['ours']:13.2f} {1e3 * t['sdpa']:10.2f} {t['ours'] / t['sdpa']:15.2f}")
+
+
+def bench_throughput(repeats: int, clock, batch: int = 64) -> dict[str, dict[str, float]]:
+    x, y = torch.rand(batch, 3, 32, 32), torch.randint(0, 5, (batch,))
+    fns = {}
+    for name, (build, _) in MODELS.items():
+        seed_everything(0)
+        model = build(5)
+        opt = torch.optim.AdamW(model.parameters(), 1e-4)
+        def infer(model=model):
+            model.eval()
+            with torch.no_grad(): model(x)
+        def train_step(model=model, opt=opt):
+            model.train(); opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
+        fns[f"{name} inferencia"], fns[f"{name} entrenamiento"] = infer, train_step
+    t = interleaved_medians(fns, repeats, clock)
+    return {k: batch / s for k, s in t.items()}
+
+
+def bench_accuracy(epochs: int) -> dict[str, tuple[float, float]]:
+    "Exactitud de validación y segundos de entrenamiento de cada modelo con el mismo presupuesto en Figuras (modo rápido)."
+    dls = figuras_dls(seed=0)
+    def materialize(ds):
+        xs, ys = zip(*(ds[i] for i in range(len(ds))))
+        return TensorDataset(torch.stack(xs), torch.as_tensor(ys))
+    dls = DataLoaders.from_datasets(materialize(dls.train.dataset), materialize(dls.valid.dataset))
+    out = {}
+    for name, (build, lr) in MODELS.items():
+        seed_everything(0)
+        learn = Learner(build(5), dls, progress=False, device="cpu")
+        t0 = time.perf_counter()
+        learn.fit_one_cycle(epochs, lr)
+        out[name] = (learn.history["accuracy"][-1], time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Atención a mano ÷ SDPA y ViT chico vs ResNet chica (una sola corrida).")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="hilos de PyTorch: una tabla por valor")
+    parser.add_argument("--repeats", type=int, default=7, help="rondas intercaladas (mediana)")
+    parser.add_argument("--train-epochs", type=int, default=8, help="épocas de la comparación de exactitud (0: no entrenar)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: tiempo real; cpu: tiempo de CPU del proceso (útil con --threads 1 en una máquina compartida)")
+    args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f"\ntorch {torch.__version__} | {platform.processor() or platform.machine()} | {threads} hilo{'s' if threads != 1 else ''} | "
+              f"{args.repeats} rondas intercaladas (mediana) | reloj: {args.clock} | float32, CPU")
+        print("\n1) Atención: la nuestra (escrita a mano) ÷ F.scaled_dot_product_attention")
+        bench_attention(args.repeats, clock)
+        print("\n2) Imágenes por segundo, lote de 64 imágenes de 3×32×32")
+        ips = bench_throughput(args.repeats, clock)
+        for k, v in ips.items(): print(f"   {k:22s} {v:9.0f} img/s")
+        for mode in ("inferencia", "entrenamiento"):
+            print(f"   ViT ÷ ResNet ({mode}): {ips[f'ViT {mode}'] / ips[f'ResNet {mode}']:.2f}")
+
+    if args.train_epochs > 0:
+        torch.set_num_threads(max(args.threads))
+        print(f"\n3) Mismo presupuesto: Figuras 512/128 imágenes de 32×32, {args.train_epochs} épocas, Learner con ciclo único "
+              f"({max(args.threads)} hilo{'s' if max(args.threads) != 1 else ''})")
+        for name, (acc, secs) in bench_accuracy(args.train_epochs).items():
+            print(f"   {name:7s} exactitud de validación {acc:6.1%}   entrenamiento {secs:6.1f} s")
+
+
+if __name__ == "__main__":
+    main()
