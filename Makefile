@@ -46,7 +46,7 @@ pytest: setup
 
 ## nbtest: corre todos los cuadernos en modo rápido e informa el tiempo de cada uno
 nbtest: setup
-	@start=$$(date +%s); $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
+	@start=$$(date +%s); OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
 	echo "nbdev-test: $$(( $$(date +%s) - start )) s en total"
 
 ## docs-proc: el paso de procesamiento de nbdev previo a Quarto (sin Quarto)
