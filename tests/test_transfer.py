@@ -1,0 +1,307 @@
+"Pruebas de vpc2.transfer sin red: errores claros, congelado bit a bit, pesos cargados de verdad, caché y camino en línea."
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vpc2.train
+from vpc2.train import Learner
+from vpc2.transfer import (FigurasPretraining, check_model_name, create_backbone, figuras_weights_path, find_head,
+                           freeze, load_figuras_weights, param_groups, pretrain_on_figuras, replace_head,
+                           trainable_report, unfreeze)
+
+ARCH = "resnet18"
+TINY = FigurasPretraining(n_images=48, size=32, epochs=1, batch_size=16, n_valid=16)   # segundos: sólo importa el mecanismo
+
+
+@pytest.fixture(autouse=True)
+def offline_cache(tmp_path, monkeypatch):
+    "Cada prueba: sin red (VPC2_OFFLINE) y con su propia carpeta de caché, para no tocar la del usuario."
+    monkeypatch.setenv("VPC2_OFFLINE", "1")
+    monkeypatch.setenv("VPC2_CACHE", str(tmp_path/"cache"))
+    monkeypatch.setenv("VPC2_FAST", "1")
+
+
+def batch(n=8, classes=3, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def tiny_loaders(classes=3, seed=0):
+    data = [batch(8, classes, seed=seed + i) for i in range(2)]
+    return data, data[:1]
+
+
+def body(model):
+    head = find_head(model)
+    return {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(head + ".")}
+
+
+# ---------------------------------------------------------------- errores claros
+def test_unknown_model_name_suggests_close_names():
+    with pytest.raises(ValueError, match=r"¿Quisiste decir 'resnet18'"):
+        check_model_name("resnet_18")
+    with pytest.raises(ValueError, match="resnet34"):
+        check_model_name("resnet-34", library="torchvision")
+    with pytest.raises(ValueError, match="Biblioteca desconocida"):
+        create_backbone("resnet18", 3, library="keras")
+
+
+def test_bad_arguments_of_create_backbone():
+    with pytest.raises(ValueError, match="'figuras'"):
+        create_backbone(ARCH, 3, pretrained="imagenet1k")
+    with pytest.raises(ValueError, match="entero ≥ 1"):
+        create_backbone(ARCH, 0)
+    with pytest.raises(ValueError, match="entero ≥ 1"):
+        create_backbone(ARCH, True)
+    with pytest.raises(ValueError, match="al menos 16"):
+        FigurasPretraining(size=8)
+
+
+def test_layer_names_that_do_not_exist():
+    model = create_backbone(ARCH, 3, pretrained=None, verbose=False)
+    with pytest.raises(ValueError, match=r"no tiene una capa llamada 'layer5'.*layer4"):
+        freeze(model, until="layer5")
+    with pytest.raises(ValueError, match="bloques de primer nivel son: conv1, bn1"):
+        unfreeze(model, ["layer3", "capa4"])
+    with pytest.raises(ValueError, match="orden"):
+        param_groups(model, starts=["layer4", "layer2"])
+    with pytest.raises(ValueError, match="≥ 1"):
+        param_groups(model, div=0.1)
+
+
+def test_freezing_everything_is_an_error():
+    headless = timm.create_model(ARCH, num_classes=0)   # cabeza = Identity: no queda nada entrenable
+    with pytest.raises(ValueError, match="sin parámetros entrenables"):
+        freeze(headless)
+    before = [p.requires_grad for p in headless.parameters()]
+    assert all(before), "un freeze rechazado no debe dejar el modelo a medio congelar"
+    frozen_all = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False)).requires_grad_(False)
+    with pytest.raises(ValueError, match="descongelá"):
+        param_groups(frozen_all)
+
+
+def test_replace_head_needs_a_linear_head():
+    with pytest.raises(ValueError, match="Reemplazala a mano"):
+        replace_head(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), 2)
+
+
+# ---------------------------------------------------------------- congelar de verdad
+@pytest.mark.parametrize("until", ["layer3", "layer4"])
+def test_frozen_blocks_keep_weights_bit_for_bit(until):
+    torch.manual_seed(0)
+    model = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False), until=until)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # el Learner pasa TODOS los parámetros a AdamW con weight decay: igual no debe mover los congelados
+    learn = Learner(model, tiny_loaders(), progress=False, device="cpu")
+    learn.fit(2, lr=1e-2)
+    after = model.state_dict()
+    trainable_blocks = {"layer3", "layer4", "fc"} if until == "layer3" else {"layer4", "fc"}
+    for k, v in before.items():
+        block = k.split(".")[0]
+        if block in trainable_blocks: continue
+        assert torch.equal(after[k], v), f"{k} cambió y estaba congelado"   # pesos y estadísticas de BatchNorm
+    changed = {k.split(".")[0] for k, v in before.items() if not torch.equal(after[k], v)}
+    assert changed == trainable_blocks
+
+
+def test_feature_extractor_updates_only_head_parameters():
+    torch.manual_seed(0)
+    model = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False))
+    head = find_head(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5, momentum=0.9)
+    model.train()
+    for i in range(3):
+        x, y = batch(8, seed=i)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {f"{head}.weight", f"{head}.bias"}
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == [f"{head}.weight", f"{head}.bias"]
+
+
+def test_requires_grad_alone_does_not_freeze_batchnorm_but_freeze_does():
+    model = create_backbone(ARCH, 3, pretrained=None, verbose=False)
+    model.requires_grad_(False)
+    mean = model.bn1.running_mean.clone()
+    model.train()(batch()[0])
+    assert not torch.equal(mean, model.bn1.running_mean)          # la trampa: las estadísticas se mueven
+    freeze(model.requires_grad_(True))
+    mean = model.bn1.running_mean.clone()
+    model.train()(batch()[0])                                      # train() no las despierta
+    assert torch.equal(mean, model.bn1.running_mean)
+    unfreeze(model)
+    model.train()(batch()[0])
+    assert not torch.equal(mean, model.bn1.running_mean)          # descongeladas, vuelven a actualizarse
+
+
+def test_train_bn_keeps_batchnorm_learning_in_frozen_blocks():
+    model = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False), train_bn=True)
+    conv, mean = model.layer1[0].conv1.weight.clone(), model.layer1[0].bn1.running_mean.clone()
+    assert model.layer1[0].bn1.weight.requires_grad and not model.layer1[0].conv1.weight.requires_grad
+    Learner(model, tiny_loaders(), progress=False, device="cpu").fit(1, lr=1e-2)
+    assert torch.equal(conv, model.layer1[0].conv1.weight)
+    assert not torch.equal(mean, model.layer1[0].bn1.running_mean)
+
+
+def test_trainable_report_counts():
+    model = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False), until="layer4")
+    report = trainable_report(model)
+    assert report.total == sum(p.numel() for p in model.parameters())
+    assert report.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    states = {r["bloque"]: r["estado"] for r in report}
+    assert states["layer3"] == "congelado" and states["layer4"] == "entrena" and states["fc"] == "entrena"
+    assert "parámetros entrenables" in repr(report) and "| bloque |" in report._repr_markdown_()
+
+
+def test_param_groups_give_discriminative_rates_in_the_learner():
+    model = freeze(create_backbone(ARCH, 3, pretrained=None, verbose=False), until="layer3")
+    learn = Learner(model, tiny_loaders(), param_groups=lambda m: param_groups(m, div=100), progress=False, device="cpu")
+    opt = learn.make_optimizer(1e-2)
+    named = [g for g in opt.param_groups if "name" in g]
+    assert [g["name"] for g in named] == ["layer3", "layer4", "fc"]
+    torch.testing.assert_close([g["lr"] for g in named], [1e-4, 1e-3, 1e-2])
+    ids = [id(p) for g in named for p in g["params"]]
+    assert len(ids) == len(set(ids)) == sum(p.requires_grad for p in model.parameters())
+
+
+# ---------------------------------------------------------------- pesos preentrenados de verdad
+def test_figuras_weights_are_actually_loaded(capsys):
+    model = create_backbone(ARCH, 4, pretrained="figuras", config=TINY)
+    out = capsys.readouterr().out
+    assert "Preentrenando resnet18 en Figuras" in out and "preentrenados por vpc2 en Figuras" in out
+    assert model.vpc2_weights["source"] == "figuras"
+    state, meta = load_figuras_weights(model.vpc2_weights["file"])
+    loaded = body(model)
+    for k, v in loaded.items(): assert torch.equal(v, state[k]), k
+    torch.manual_seed(0)
+    scratch = body(create_backbone(ARCH, 4, pretrained=None, verbose=False))
+    assert sum(not torch.equal(loaded[k], scratch[k]) for k in loaded if k.endswith("weight")) > 10
+    assert model.fc.out_features == 4 and meta["classes"][0] == "círculo"
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+
+
+def test_auto_offline_falls_back_to_figuras_with_notice(capsys):
+    model = create_backbone(ARCH, 3, config=TINY)
+    out = capsys.readouterr().out
+    assert model.vpc2_weights["source"] == "figuras"
+    assert "sin pesos de ImageNet" in out and "Figuras" in out
+
+
+def _local_imagenet_file(tmp_path, name=ARCH, seed=123) -> Path:
+    "Un archivo de pesos con la forma de los de ImageNet (1000 clases), como el que bajaría timm."
+    torch.manual_seed(seed)
+    file = tmp_path/f"{name}-imagenet.pth"
+    torch.save(timm.create_model(name, num_classes=1000).state_dict(), file)
+    return file
+
+
+@pytest.mark.parametrize("pretrained", ["imagenet", "auto"])
+def test_online_timm_path_with_a_local_weights_file(tmp_path, capsys, pretrained):
+    file = _local_imagenet_file(tmp_path)
+    expected = torch.load(file, weights_only=True)
+    model = create_backbone(ARCH, 3, pretrained=pretrained, pretrained_cfg_overlay=dict(file=str(file)))
+    assert model.vpc2_weights["source"] == "imagenet"
+    assert "ImageNet vía timm (archivo local" in capsys.readouterr().out
+    for k, v in body(model).items(): assert torch.equal(v, expected[k]), k
+    assert model.fc.out_features == 3   # timm descarta la cabeza de 1000 clases y pone una nueva
+
+
+def test_online_torchvision_path_with_the_hub_cache(tmp_path, monkeypatch, capsys):
+    import torchvision
+    weights = torchvision.models.get_model_weights("resnet18").DEFAULT
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path/"torch"))
+    cached = Path(torch.hub.get_dir())/"checkpoints"/Path(weights.url).name
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(7)
+    expected = torchvision.models.resnet18().state_dict()
+    torch.save(expected, cached)
+    model = create_backbone("resnet18", 5, pretrained="imagenet", library="torchvision")
+    assert model.vpc2_weights["source"] == "imagenet" and "IMAGENET1K_V1" in capsys.readouterr().out
+    for k, v in body(model).items(): assert torch.equal(v, expected[k]), k
+    assert model.fc.out_features == 5
+    cached.unlink()   # sin el archivo y sin red: error claro, y 'auto' cae en Figuras
+    with pytest.raises(RuntimeError, match="Conectate"):
+        create_backbone("resnet18", 5, pretrained="imagenet", library="torchvision", verbose=False)
+
+
+def test_offline_imagenet_fails_fast_and_auto_falls_back(tmp_path):
+    "En un proceso nuevo con una caché de Hugging Face vacía: sin red, pedir ImageNet falla en segundos."
+    script = (
+        "import time\n"
+        "from vpc2.transfer import create_backbone, FigurasPretraining\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    create_backbone('resnet18', 3, pretrained='imagenet', verbose=False)\n"
+        "except RuntimeError as e:\n"
+        "    print('error', 'Conectate' in str(e), round(time.perf_counter() - t, 2))\n"
+        "m = create_backbone('resnet18', 3, verbose=False, config=FigurasPretraining(n_images=32, epochs=1, n_valid=16))\n"
+        "print('auto', m.vpc2_weights['source'])\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path/"hf"), "VPC2_OFFLINE": "1", "VPC2_CACHE": str(tmp_path/"cache")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    lines = out.stdout.split("\n")
+    error = next(l for l in lines if l.startswith("error")).split()
+    assert error[1] == "True", out.stdout + out.stderr
+    assert float(error[2]) < 5, f"tardó {error[2]} s en fallar sin red"
+    assert "auto figuras" in out.stdout, out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------- caché del backbone propio
+def test_cache_round_trip(monkeypatch):
+    path = pretrain_on_figuras(ARCH, seed=1, config=TINY, verbose=False)
+    assert path == figuras_weights_path(ARCH, seed=1, config=TINY) and path.parent.name == "pesos"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)   # sólo tensores y tipos simples
+    assert set(ckpt) == {"state_dict", "meta"} and ckpt["meta"]["seed"] == 1 and ckpt["meta"]["config"]["n_images"] == 48
+    mtime = path.stat().st_mtime_ns
+
+    def no_training(*args, **kwargs): raise AssertionError("no debería volver a entrenar: los pesos están en la caché")
+    monkeypatch.setattr("vpc2.transfer._train_on_figuras", no_training)
+    assert pretrain_on_figuras(ARCH, seed=1, config=TINY, verbose=False) == path
+    model = create_backbone(ARCH, 3, pretrained="figuras", seed=1, config=TINY, verbose=False)
+    assert path.stat().st_mtime_ns == mtime
+    for k, v in body(model).items(): assert torch.equal(v, ckpt["state_dict"][k])
+    # otra semilla u otra receta: otro archivo
+    assert figuras_weights_path(ARCH, seed=2, config=TINY) != path
+    assert figuras_weights_path(ARCH, seed=1, config=FigurasPretraining(n_images=64)) != path
+
+
+def test_pretraining_is_reproducible_from_the_seed(tmp_path, monkeypatch):
+    a = load_figuras_weights(pretrain_on_figuras(ARCH, seed=5, config=TINY, verbose=False))[0]
+    monkeypatch.setenv("VPC2_CACHE", str(tmp_path/"otra"))
+    torch.manual_seed(999)   # el estado global no importa: la semilla de la receta manda
+    b = load_figuras_weights(pretrain_on_figuras(ARCH, seed=5, config=TINY, verbose=False))[0]
+    torch.testing.assert_close(a, b)
+    state = torch.get_rng_state()
+    pretrain_on_figuras(ARCH, seed=6, config=TINY, verbose=False)
+    assert torch.equal(state, torch.get_rng_state()), "preentrenar no debe alterar el estado aleatorio de quien llama"
+
+
+def test_cache_is_written_atomically(monkeypatch):
+    path = figuras_weights_path(ARCH, seed=3, config=TINY)
+    real_save = torch.save
+
+    def broken_save(obj, f, *args, **kwargs):
+        real_save({"a medias": torch.zeros(3)}, f)
+        raise OSError("disco lleno (simulado)")
+    monkeypatch.setattr(vpc2.train.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disco lleno"):
+        pretrain_on_figuras(ARCH, seed=3, config=TINY, verbose=False)
+    assert not path.exists() and list(path.parent.iterdir()) == [], "no debe quedar ni el archivo ni el temporal"
+    monkeypatch.setattr(vpc2.train.torch, "save", real_save)
+    assert pretrain_on_figuras(ARCH, seed=3, config=TINY, verbose=False) == path and path.exists()
+
+
+def test_corrupt_cache_file_gives_a_clear_error_and_is_kept():
+    path = figuras_weights_path(ARCH, seed=4, config=TINY)
+    path.write_bytes(b"esto no es un checkpoint")
+    with pytest.raises(RuntimeError, match="dañado.*borralo"):
+        create_backbone(ARCH, 3, pretrained="figuras", seed=4, config=TINY, verbose=False)
+    assert path.read_bytes() == b"esto no es un checkpoint"   # nunca se borra la caché sin pedirlo
