@@ -257,18 +257,16 @@ def test_loading_mismatched_weights_explains():
         load_torchvision_weights(resnet18(), "pesos.pt")
 
 
-def test_weights_enum_loads_from_the_hub_cache_without_network(tmp_path):
+def test_weights_enum_loads_from_the_hub_cache_without_network(tmp_path, monkeypatch):
     "El camino con red (un enum de pesos de torchvision) probado sin red: el archivo ya está en la caché de torch.hub."
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     source = resnet18()
     (tmp_path / "checkpoints").mkdir()
     torch.save(source.state_dict(), tmp_path / "checkpoints" / os.path.basename(urlparse(weights.url).path))
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        target = load_torchvision_weights(on_meta(resnet18).to_empty(device="cpu"), weights)
-    finally:
-        torch.hub.set_dir(old)
+    # monkeypatch devuelve `_hub_dir` a su valor crudo (None): con set_dir(get_dir()) quedaría fijo y
+    # torch.hub ignoraría TORCH_HOME en las pruebas siguientes, escribiendo en la caché real del usuario.
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    target = load_torchvision_weights(on_meta(resnet18).to_empty(device="cpu"), weights)
     assert_close(target.fc.weight, source.fc.weight)
     assert_close(target.layer4[1].bn2.running_var, source.layer4[1].bn2.running_var)
 
