@@ -21,6 +21,15 @@ ARCH = "resnet18"
 TINY = FigurasPretraining(n_images=48, size=32, epochs=1, batch_size=16, n_valid=16)   # segundos: sólo importa el mecanismo
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    "Redes y lotes diminutos: un hilo es igual de rápido y no se derrumba si la CPU está ocupada por otros procesos."
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def offline_cache(tmp_path, monkeypatch):
     "Cada prueba: sin red (VPC2_OFFLINE) y con su propia carpeta de caché, para no tocar la del usuario."
@@ -245,7 +254,8 @@ def test_offline_imagenet_fails_fast_and_auto_falls_back(tmp_path):
         "    print('error', 'Conectate' in str(e), round(time.perf_counter() - t, 2))\n"
         "m = create_backbone('resnet18', 3, verbose=False, config=FigurasPretraining(n_images=32, epochs=1, n_valid=16))\n"
         "print('auto', m.vpc2_weights['source'])\n")
-    env = {**os.environ, "HF_HOME": str(tmp_path/"hf"), "VPC2_OFFLINE": "1", "VPC2_CACHE": str(tmp_path/"cache")}
+    env = {**os.environ, "HF_HOME": str(tmp_path/"hf"), "VPC2_OFFLINE": "1", "VPC2_CACHE": str(tmp_path/"cache"),
+           "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     lines = out.stdout.split("\n")
     error = next(l for l in lines if l.startswith("error")).split()
