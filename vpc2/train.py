@@ -216,13 +216,17 @@ class Learner:
                              f"(clases 0 a {n_out - 1}). Cambiá la última capa para que tenga al menos {y_max + 1} salidas.")
         if self.metrics is None: self.metrics = as_metric_dict(default_metrics(n_out), self.device)
 
-    def _train_batch(self, batch) -> None:
+    def _forward(self, batch) -> None:
+        "Mueve el lote al dispositivo, avisa `before_batch` y calcula predicción y pérdida (común a entrenar y validar)."
         self.xb, self.yb = to_device(batch, self.device)
         self._event("before_batch")
         with self.autocast:
             self.pred = self.model(self.xb)
             if self._check_pending: self._check_output()
             self.loss = self.loss_func(self.pred, self.yb)
+
+    def _train_batch(self, batch) -> None:
+        self._forward(batch)
         self._event("after_loss")
         self.scaler.scale(self.loss).backward()
         self._event("before_step")
@@ -266,12 +270,7 @@ class Learner:
         for m in (self.metrics or {}).values(): m.reset()
         loss_sum, n = torch.zeros((), device=self.device), 0
         for self.iter, batch in enumerate(dl):
-            self.xb, self.yb = to_device(batch, self.device)
-            self._event("before_batch")
-            with self.autocast:
-                self.pred = self.model(self.xb)
-                if self._check_pending: self._check_output()
-                self.loss = self.loss_func(self.pred, self.yb)
+            self._forward(batch)
             loss_sum += self.loss.float() * len(self.xb)
             n += len(self.xb)
             for m in self.metrics.values(): m.update(self.pred.float(), self.yb)
