@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 import torchinfo
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 # %% auto #0
 __all__ = ['ALEXNET_CFG', 'VGG_CFGS', 'GOOGLENET_CFG', 'GoogLeNetOutputs', 'RESNET_CFGS', 'EFFICIENTNET_B0_STAGES',
@@ -53,9 +54,21 @@ def layer_summary(model: nn.Module, input_size: tuple = (1, 3, 224, 224), depth:
     return torchinfo.summary(model, input_size=input_size, depth=depth, device=_model_device(model),
                              mode="eval", verbose=0, **kwargs)
 
+def _cpu_sdpa_flops(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+    "FLOPs de la atención fusionada de CPU: PyTorch registra la fórmula para la de GPU, no para esta."
+    return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+_EXTRA_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+
 def count_macs(model: nn.Module, input_size: tuple = (1, 3, 224, 224)) -> int:
-    "MACs de una pasada hacia adelante del lote `input_size`, contados por torchinfo (sesgos y BatchNorm incluidos)."
-    return int(layer_summary(model, input_size, depth=1).total_mult_adds)
+    """MACs de una pasada hacia adelante del lote `input_size` (modo evaluación), contados por `FlopCounterMode` de PyTorch
+    (FLOPs / 2). Ve cada producto de matrices, también los de la atención de un Transformer, que torchinfo pasa por alto."""
+    was_training = model.training
+    # con gradientes habilitados: sin ellos, nn.MultiheadAttention toma un camino fusionado que el contador no ve
+    with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOPS) as counter:
+        model.eval()(torch.zeros(input_size, device=_model_device(model)))
+    model.train(was_training)
+    return counter.get_total_flops() // 2
 
 def _format_shape(shape) -> str:
     return "×".join(str(s) for s in shape[1:]) if shape else "—"
