@@ -183,6 +183,18 @@ def test_param_groups_give_discriminative_rates_in_the_learner():
 
 
 # ---------------------------------------------------------------- pesos preentrenados de verdad
+def test_figuras_pretraining_builds_vits_at_the_pretraining_size():
+    "Un ViT de timm tiene tamaño de entrada fijo: se preentrena y se devuelve al tamaño de Figuras (antes fallaba con 224)."
+    model = create_backbone("test_vit", 4, pretrained="figuras", config=TINY, verbose=False)
+    assert model.vpc2_weights["source"] == "figuras"
+    assert tuple(model.patch_embed.img_size) == (TINY.size, TINY.size)
+    state, _ = load_figuras_weights(model.vpc2_weights["file"])
+    assert torch.equal(model.state_dict()["pos_embed"], state["pos_embed"])
+    assert model(torch.randn(2, 3, TINY.size, TINY.size)).shape == (2, 4)
+    with pytest.raises(RuntimeError, match="img_size=32"):
+        create_backbone("test_vit", 4, pretrained="figuras", config=TINY, verbose=False, img_size=64)
+
+
 def test_figuras_weights_are_actually_loaded(capsys):
     model = create_backbone(ARCH, 4, pretrained="figuras", config=TINY)
     out = capsys.readouterr().out

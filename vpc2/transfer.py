@@ -157,6 +157,11 @@ def _build(name: str, num_classes: int, library: str, **kwargs) -> nn.Module:
     if library == "timm": return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
 
+def _size_kwargs(name: str, library: str, size: int) -> dict:
+    "`img_size` para las redes de timm con tamaño de entrada fijo (ViT, DeiT, Swin…): su posición depende del tamaño."
+    fixed = library == "timm" and timm.models.get_pretrained_cfg_value(name, "fixed_input_size")
+    return {"img_size": size} if fixed else {}
+
 def figuras_weights_path(name: str, library: str = "timm", seed: int = 0, config: FigurasPretraining | None = None) -> Path:
     "Archivo de la caché para los pesos de `name` preentrenados en *Figuras* con esa semilla y esa receta."
     config = config or default_pretraining()
@@ -168,7 +173,7 @@ def _train_on_figuras(name: str, library: str, seed: int, config: FigurasPretrai
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _build(name, len(FIGURAS_CLASSES), library)
+        model = _build(name, len(FIGURAS_CLASSES), library, **_size_kwargs(name, library, config.size))
         opts = dict(size=config.size, seed=seed, n_figures=(1, config.n_figures), **dict(zip(("mean", "std"), weights_stats(model))))
         x_train, y_train = figuras_tensors(config.n_images, **opts)
         x_valid, y_valid = figuras_tensors(config.n_valid, offset=config.n_images, **opts)
@@ -242,12 +247,13 @@ def _figuras_backbone(name: str, num_classes: int, library: str, seed: int, conf
     "La arquitectura `name` con los pesos propios de *Figuras* (entrenados ahora o leídos de la caché) y cabeza nueva."
     path = pretrain_on_figuras(name, library, seed, config, verbose)
     state, meta = load_figuras_weights(path)
+    kwargs = {**_size_kwargs(name, library, meta["config"]["size"]), **kwargs}   # un ViT queda al tamaño con que se preentrenó
     model = _build(name, len(meta["classes"]), library, **kwargs)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise RuntimeError(f"Los pesos de Figuras de {name} no encajan en el modelo construido con {kwargs}: son de la "
-                           "arquitectura estándar con 3 canales de entrada. Quitá esos argumentos (para imágenes en gris, "
+                           f"arquitectura estándar con 3 canales de entrada (y, si es un ViT, img_size={meta['config']['size']}). Quitá esos argumentos (para imágenes en gris, "
                            "repetí el canal: x.expand(-1, 3, -1, -1)) o usá pretrained=None.") from e
     replace_head(model, num_classes)
     cfg = meta["config"]
