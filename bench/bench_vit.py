@@ -1,7 +1,8 @@
 """Benchmark del ViT (cuaderno 08): (1) nuestra atención escrita a mano ÷ `F.scaled_dot_product_attention` en CPU,
 con las formas del ViT chico, del ViT-Tiny y del ViT-Base; (2) imágenes por segundo del ViT chico y de la ResNet chica
-del cuaderno (inferencia y paso de entrenamiento) y la exactitud que alcanza cada uno en *Figuras* con el mismo
-presupuesto de entrenamiento (mismas imágenes, épocas y `Learner`).
+del cuaderno (inferencia y paso de entrenamiento) y la exactitud que alcanza cada uno en los dígitos de scikit-learn
+(16×16 grises, 10 clases, como el modo rápido del cuaderno) con el mismo presupuesto de entrenamiento (mismas imágenes,
+épocas y `Learner`).
 
 Todos los tiempos de una tabla salen de la misma corrida: rondas intercaladas y mediana, con la cantidad de hilos fija.
 Uso: .venv/bin/python bench/bench_vit.py [--threads 1 2] [--repeats 7] [--train-epochs 8] [--clock wall|cpu]"""
@@ -11,7 +12,7 @@ import platform
 import statistics
 import time
 
-os.environ.setdefault("VPC2_FAST", "1")   # tamaños de Figuras y lotes del modo rápido, CPU
+os.environ.setdefault("VPC2_FAST", "1")   # lotes del modo rápido, CPU
 
 import torch
 import torch.nn.functional as F
@@ -19,18 +20,18 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from vpc2.core import seed_everything
-from vpc2.data import DataLoaders, figuras_dls
+from vpc2.data import DataLoaders, Digits, image_to_tensor
 from vpc2.models import BasicBlock, conv1x1
 from vpc2.train import Learner
 from vpc2.vit import ViT, scaled_dot_product_attention
 
-ATTN_SHAPES = {"ViT chico  (B=64, h=4,  N=65,  d=16)": (64, 4, 65, 16),
+ATTN_SHAPES = {"ViT chico  (B=64, h=4,  N=17,  d=16)": (64, 4, 17, 16),
                "ViT-Tiny   (B=8,  h=3,  N=197, d=64)": (8, 3, 197, 64),
                "ViT-Base   (B=8,  h=12, N=197, d=64)": (8, 12, 197, 64),
                "ViT-Base/8 (B=2,  h=12, N=785, d=64)": (2, 12, 785, 64)}
 
 
-def small_resnet(num_classes: int, in_chans: int = 3, widths=(16, 32, 64)) -> nn.Sequential:
+def small_resnet(num_classes: int, in_chans: int = 1, widths=(16, 32, 64)) -> nn.Sequential:
     "La ResNet chica del cuaderno 08 (estilo CIFAR: tallo 3×3 sin reducción, un BasicBlock por etapa)."
     layers, c = [nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)], widths[0]
     for i, w in enumerate(widths):
@@ -40,13 +41,14 @@ def small_resnet(num_classes: int, in_chans: int = 3, widths=(16, 32, 64)) -> nn
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
 
-def small_vit(num_classes: int, in_chans: int = 3, img_size: int = 32) -> ViT:
+def small_vit(num_classes: int, in_chans: int = 1, img_size: int = 16) -> ViT:
     "El ViT chico del cuaderno 08: parches de 4×4, D=64, 4 bloques de 4 cabezas."
     return ViT(img_size=img_size, patch_size=4, in_chans=in_chans, num_classes=num_classes, embed_dim=64, depth=4,
                num_heads=4, mlp_ratio=2, dropout=0.1)
 
 
-MODELS = {"ViT": (small_vit, 1e-3), "ResNet": (lambda k: small_resnet(k), 3e-3)}
+IMG_SIZE, N_CLASSES = 16, 10   # los dígitos del modo rápido del cuaderno, de 8×8 agrandados a 16×16
+MODELS = {"ViT": (small_vit, 2e-3), "ResNet": (lambda k: small_resnet(k), 3e-3)}
 
 
 def interleaved_medians(fns: dict, repeats: int, clock) -> dict[str, float]:
@@ -70,11 +72,11 @@ def bench_attention(repeats: int, clock) -> None:
 
 
 def bench_throughput(repeats: int, clock, batch: int = 64) -> dict[str, dict[str, float]]:
-    x, y = torch.rand(batch, 3, 32, 32), torch.randint(0, 5, (batch,))
+    x, y = torch.rand(batch, 1, IMG_SIZE, IMG_SIZE), torch.randint(0, N_CLASSES, (batch,))
     fns = {}
     for name, (build, _) in MODELS.items():
         seed_everything(0)
-        model = build(5)
+        model = build(N_CLASSES)
         opt = torch.optim.AdamW(model.parameters(), 1e-4)
         def infer(model=model):
             model.eval()
@@ -87,16 +89,16 @@ def bench_throughput(repeats: int, clock, batch: int = 64) -> dict[str, dict[str
 
 
 def bench_accuracy(epochs: int) -> dict[str, tuple[float, float]]:
-    "Exactitud de validación y segundos de entrenamiento de cada modelo con el mismo presupuesto en Figuras (modo rápido)."
-    dls = figuras_dls(seed=0)
+    "Exactitud de validación y segundos de entrenamiento de cada modelo con el mismo presupuesto en los dígitos."
     def materialize(ds):
         xs, ys = zip(*(ds[i] for i in range(len(ds))))
         return TensorDataset(torch.stack(xs), torch.as_tensor(ys))
-    dls = DataLoaders.from_datasets(materialize(dls.train.dataset), materialize(dls.valid.dataset))
+    digits = [Digits(train=t, size=IMG_SIZE, transform=image_to_tensor) for t in (True, False)]
+    dls = DataLoaders.from_datasets(*map(materialize, digits))
     out = {}
     for name, (build, lr) in MODELS.items():
         seed_everything(0)
-        learn = Learner(build(5), dls, progress=False, device="cpu")
+        learn = Learner(build(N_CLASSES), dls, progress=False, device="cpu")
         t0 = time.perf_counter()
         learn.fit_one_cycle(epochs, lr)
         out[name] = (learn.history["accuracy"][-1], time.perf_counter() - t0)
@@ -119,7 +121,7 @@ def main() -> None:
               f"{args.repeats} rondas intercaladas (mediana) | reloj: {args.clock} | float32, CPU")
         print("\n1) Atención: la nuestra (escrita a mano) ÷ F.scaled_dot_product_attention")
         bench_attention(args.repeats, clock)
-        print("\n2) Imágenes por segundo, lote de 64 imágenes de 3×32×32")
+        print(f"\n2) Imágenes por segundo, lote de 64 imágenes de 1×{IMG_SIZE}×{IMG_SIZE}")
         ips = bench_throughput(args.repeats, clock)
         for k, v in ips.items(): print(f"   {k:22s} {v:9.0f} img/s")
         for mode in ("inferencia", "entrenamiento"):
@@ -127,7 +129,7 @@ def main() -> None:
 
     if args.train_epochs > 0:
         torch.set_num_threads(max(args.threads))
-        print(f"\n3) Mismo presupuesto: Figuras 512/128 imágenes de 32×32, {args.train_epochs} épocas, Learner con ciclo único "
+        print(f"\n3) Mismo presupuesto: dígitos 1347/450 imágenes de {IMG_SIZE}×{IMG_SIZE}, {args.train_epochs} épocas, Learner con ciclo único "
               f"({max(args.threads)} hilo{'s' if max(args.threads) != 1 else ''})")
         for name, (acc, secs) in bench_accuracy(args.train_epochs).items():
             print(f"   {name:7s} exactitud de validación {acc:6.1%}   entrenamiento {secs:6.1f} s")
