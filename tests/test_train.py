@@ -474,3 +474,34 @@ def test_plot_history():
     fig = learn.plot_history()
     labels = {t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()}
     assert len(fig.axes) == 2 and len(labels) == 3
+
+
+# ---------------------------------------------------------------- etiquetas blandas y ciclos cortos
+def test_soft_labels_in_training_keep_default_accuracy():
+    "Con mixup/cutmix el entrenamiento recibe etiquetas blandas; la validación (enteras) igual mide la exactitud."
+    train, valid = toy_dls()
+    x, y = train.dataset.tensors
+    soft = 0.8 * nn.functional.one_hot(y, 3).float() + 0.2 / 3
+    learn = make_learner(dls=(DataLoader(TensorDataset(x, soft), 32), valid))
+    learn.fit(2, lr=1e-2)
+    assert "accuracy" in learn.history and learn.history["accuracy"][-1] > 0.6
+
+
+def test_soft_labels_do_not_hide_a_wrong_head():
+    train, valid = toy_dls()
+    x, y = train.dataset.tensors
+    soft_ds = TensorDataset(x, nn.functional.one_hot(y, 3).float())
+    with pytest.raises(ValueError, match="tienen 3 clases pero el modelo devuelve 4"):
+        make_learner(model=toy_model(4), dls=(DataLoader(soft_ds, 32), valid)).fit(1)
+    soft_ds.classes = ["a", "b", "c"]
+    with pytest.raises(ValueError, match="3 salidas"):
+        make_learner(model=toy_model(4), dls=(DataLoader(soft_ds, 32), valid)).fit(1)
+
+
+@pytest.mark.parametrize("batches", [1, 2, 4, 10])
+def test_one_cycle_with_very_few_steps(batches):
+    "4 pasos con pct_start=0.25 (o 10 con 0.1) hacían dividir por cero a OneCycleLR."
+    train, valid = toy_dls(n=256 + 32, bs=256 // batches)
+    learn = make_learner(dls=(train, valid))
+    learn.fit_one_cycle(1, lr=1e-2, pct_start=1 / batches if batches > 1 else 0.25)
+    assert len(learn.history["lr"]) == 1 and math.isfinite(learn.history["train_loss"][-1])

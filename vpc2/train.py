@@ -119,6 +119,11 @@ def default_metrics(n_classes: int) -> dict[str, torchmetrics.Metric]:
     "Métrica por defecto para clasificación: exactitud (promedio micro: fracción de aciertos)."
     return {"accuracy": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro", validate_args=False)}
 
+def _are_soft_labels(y: torch.Tensor) -> bool:
+    "¿`y` son etiquetas blandas: una distribución por fila (lote × clases), como las de mixup/cutmix?"
+    if not (y.is_floating_point() and y.ndim == 2): return False
+    return bool((y >= 0).all()) and torch.allclose(y.sum(1), torch.ones_like(y[:, 0]), atol=1e-3)
+
 # %% ../nbs/03_entrenamiento.ipynb #121af9e8
 class Learner:
     """Entrena `model` con `dls` (`DataLoaders` o tupla `(train_dl, valid_dl)`), `loss_func` (por defecto entropía cruzada)
@@ -200,9 +205,10 @@ class Learner:
         "En el primer lote: ¿el modelo tiene una salida por clase? Y, si no hay métricas, elige la exactitud."
         self._check_pending = False
         pred, y = self.pred, self.yb
-        classification = (torch.is_tensor(pred) and torch.is_tensor(y) and not y.is_floating_point()
-                          and pred.ndim == y.ndim + 1)
-        if not classification:
+        both = torch.is_tensor(pred) and torch.is_tensor(y)
+        hard = both and not y.is_floating_point() and pred.ndim == y.ndim + 1
+        soft = both and pred.ndim == 2 and _are_soft_labels(y)   # mixup/cutmix: la validación sigue con etiquetas enteras
+        if not (hard or soft):
             if self.metrics is None: self.metrics = {}
             return
         n_out = pred.shape[1]
@@ -210,7 +216,10 @@ class Learner:
             raise ValueError(f"El modelo devuelve {n_out} valores por imagen pero los datos tienen {len(self.classes)} clases "
                              f"({', '.join(map(str, self.classes))}). Cambiá la última capa para que tenga "
                              f"{len(self.classes)} salidas, p. ej. nn.Linear(entradas, {len(self.classes)}).")
-        y_max = int(y.max())
+        if soft and y.shape[1] != n_out:
+            raise ValueError(f"Las etiquetas blandas (mixup/cutmix) tienen {y.shape[1]} clases pero el modelo devuelve {n_out} "
+                             f"valores por imagen. Usá el mismo número de clases en los dos (num_classes={n_out} en mixup/cutmix).")
+        y_max = int(y.max()) if hard else 0
         if y_max >= n_out:
             raise ValueError(f"Hay etiquetas hasta {y_max} pero el modelo devuelve sólo {n_out} valores por imagen "
                              f"(clases 0 a {n_out - 1}). Cambiá la última capa para que tenga al menos {y_max + 1} salidas.")
@@ -479,9 +488,12 @@ class OneCycleSchedule(SchedulerCallback):
         super().__init__(self._make, per_batch=True)
 
     def _make(self, opt, learn):
+        total = learn.n_epochs * len(learn.train_dl)
+        kw = dict(self.kw)
+        # OneCycleLR divide por (pct_start·total − 1): con p. ej. 4 pasos y 0,25 daría cero; el calentamiento dura un paso más
+        if abs(kw["pct_start"] * total - 1) < 1e-9: kw["pct_start"] = min(2 / total, 0.99)
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=learn.n_epochs * len(learn.train_dl),
-            cycle_momentum=_cycles_momentum(opt), **self.kw)
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total, cycle_momentum=_cycles_momentum(opt), **kw)
 
 class StepSchedule(SchedulerCallback):
     "Escalones (`StepLR`): multiplica la tasa por `gamma` cada `step_size` épocas; paso por época."
