@@ -15,13 +15,7 @@ from vpc2.conv import (Conv2dIm2col, MaxPool2dIm2col, _check_conv2d, _conv2d_for
                        time_interleaved, window_coords)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Tensores diminutos: un hilo es más rápido y no compite con otros procesos."
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")   # de conftest.py
 
 
 def out_shape(layer, size):

@@ -21,13 +21,7 @@ ARCH = "resnet18"
 TINY = FigurasPretraining(n_images=48, size=32, epochs=1, batch_size=16, n_valid=16)   # segundos: sólo importa el mecanismo
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    "Redes y lotes diminutos: un hilo es igual de rápido y no se derrumba si la CPU está ocupada por otros procesos."
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # de conftest.py
 
 
 @pytest.fixture(autouse=True)

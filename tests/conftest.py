@@ -1,0 +1,12 @@
+"Fixtures compartidas por las pruebas."
+import pytest
+import torch
+
+
+@pytest.fixture
+def one_thread():
+    "Redes y tensores diminutos: un hilo es igual de rápido y no compite con otros procesos por los 2 núcleos."
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
