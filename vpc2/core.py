@@ -7,10 +7,12 @@ Docs: https://vpc2-curso.github.io/vpc2/core.html.md"""
 # %% ../nbs/00_core.ipynb #278cb313
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import socket
 import sys
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +20,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MODES', 'OFFLINE_VARS', 'run_mode', 'set_mode', 'is_fast', 'pick', 'get_device', 'seed_everything', 'cache_dir',
+__all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'run_mode', 'set_mode', 'is_fast', 'pick', 'is_smoke',
+           'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything', 'cache_dir',
            'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment']
 
 # %% ../nbs/00_core.ipynb #ac898269
@@ -55,6 +58,41 @@ def is_fast() -> bool:
 def pick(fast, full):
     "Devuelve `fast` en modo rápido y `full` en modo completo: `epochs = pick(fast=1, full=10)`."
     return fast if is_fast() else full
+
+# %% ../nbs/00_core.ipynb #a2bc55f1
+SMOKE_BATCHES = 2      # lotes por bucle en una corrida de humo
+SMOKE_ITEMS = 64       # tamaño máximo de un conjunto submuestreado en humo
+
+def is_smoke() -> bool:
+    "¿Corrida de humo (`VPC2_SMOKE=1`)? La configuración del modo, con cada bucle cortado a `SMOKE_BATCHES` lotes."
+    return _truthy(os.environ.get("VPC2_SMOKE"))
+
+def max_batches(n: int | None = None) -> int | None:
+    "Cuántos lotes puede recorrer un bucle: `n` (`None` = todos); en humo, como mucho `SMOKE_BATCHES`."
+    if not is_smoke(): return n
+    return SMOKE_BATCHES if n is None else min(n, SMOKE_BATCHES)
+
+def limit_batches(iterable, n: int | None = None):
+    "Recorre `iterable` hasta `max_batches(n)` elementos: `for xb, yb in limit_batches(dl): ...`."
+    limit = max_batches(n)
+    return iterable if limit is None else itertools.islice(iterable, limit)
+
+def smoke_size(n: int) -> int:
+    "Tamaño de un conjunto de datos: `n`, salvo en humo, donde se submuestrea a `SMOKE_ITEMS` como mucho."
+    return min(n, SMOKE_ITEMS) if is_smoke() else n
+
+# %% ../nbs/00_core.ipynb #fd13f2ba
+def check_learning(value: float, threshold: float, what: str) -> bool:
+    "Exige `value > threshold` para un resultado de *aprendizaje*; en humo lo informa sin exigirlo. Devuelve si se cumple."
+    ok = bool(value > threshold)
+    if is_smoke():
+        print(f"[humo] {what}: {value:.3f} (umbral {threshold:.3f}); en una corrida de humo no se exige aprender.")
+        return ok
+    if not ok:
+        raise AssertionError(f"{what}: {value:.3f} no supera el umbral {threshold:.3f}. El experimento no mostró "
+                             "el efecto esperado: revisá épocas, tasa de aprendizaje y datos.")
+    print(f"✓ {what}: {value:.3f} > {threshold:.3f}")
+    return ok
 
 # %% ../nbs/00_core.ipynb #4a0a57b4
 def _mps_available() -> bool:

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .core import cache_dir, get_device, is_fast
+from .core import cache_dir, get_device, is_fast, is_smoke, limit_batches, max_batches
 
 # %% auto #0
 __all__ = ['EVENTS', 'simple_cnn', 'CancelFitException', 'CancelEpochException', 'NonFiniteLossError', 'Callback', 'to_device',
@@ -261,7 +261,7 @@ class Learner:
         self.model.train()
         self._event("before_train")
         self._loss_sum, self._n_seen, previous = 0.0, 0, None
-        for self.iter, batch in enumerate(self.dl):
+        for self.iter, batch in enumerate(limit_batches(self.dl)):   # en humo, pocos lotes
             self._train_batch(batch)
             # .item() hace esperar a la GPU: leemos el lote anterior y el actual sigue encolado.
             if previous is not None: self._add_loss(*previous)
@@ -278,7 +278,7 @@ class Learner:
         self._event("before_validate")
         for m in (self.metrics or {}).values(): m.reset()
         loss_sum, n = torch.zeros((), device=self.device), 0
-        for self.iter, batch in enumerate(dl):
+        for self.iter, batch in enumerate(limit_batches(dl)):
             self._forward(batch)
             loss_sum += self.loss.float() * len(self.xb)
             n += len(self.xb)
@@ -305,6 +305,11 @@ class Learner:
         valid = self._valid_epoch(self.valid_dl)
         self._record(train_loss, valid)
         self._event("after_epoch")
+
+    @property
+    def train_batches(self) -> int:
+        "Lotes de entrenamiento por época (todos, salvo en una corrida de humo)."
+        return max_batches(len(self.train_dl))
 
     # ---- la API ----
     def fit(self, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None) -> None:
@@ -343,7 +348,7 @@ class Learner:
         "Predicciones y etiquetas de `dl` (por defecto, validación), en la CPU; `probs=True` aplica softmax."
         self.model.eval()
         preds, targets = [], []
-        for xb, yb in (self.valid_dl if dl is None else dl):
+        for xb, yb in limit_batches(self.valid_dl if dl is None else dl):
             out = self.model(to_device(xb, self.device)).float()
             preds.append(out.softmax(1) if probs else out)
             targets.append(yb)
@@ -429,13 +434,27 @@ class ProgressBar(Callback):
     def before_epoch(self): self.start = time.perf_counter()
     def before_train(self): self._phase("Entrenando")
     def before_validate(self): self._phase("Validando")
-    def after_batch(self): self.bar.update(1)
+    def after_batch(self):
+        self.bar.update(1)
+        if self.learn.training and self.learn.epoch == 0 and self.learn.iter == 2: self._estimate()
+
+    def _estimate(self):
+        "En modo completo sobre CPU, tras tres lotes avisa cuánto va a tardar el entrenamiento y cómo acortarlo."
+        learn = self.learn
+        if is_fast() or is_smoke() or learn.device.type != "cpu": return
+        per_batch = (time.perf_counter() - self.start) / 3
+        seconds = per_batch * learn.n_epochs * (learn.train_batches + max_batches(len(learn.valid_dl)) / 3)
+        if seconds > 120:
+            tqdm.write(f"Aviso: sin GPU este entrenamiento va a tardar unos {seconds/60:.0f} min ({learn.n_epochs} épocas). "
+                       "Para una versión corta, definí VPC2_FAST=1 antes de abrir el cuaderno (o set_mode('fast') "
+                       "de vpc2.core al comienzo); en Colab, elegí un entorno con GPU.", file=self.file)
 
     def _phase(self, desc: str):
         "Una sola barra de lotes para todo `fit`: se reinicia en cada fase (crear una barra cuesta más que reiniciarla)."
-        if self.bar is None: self.bar = self._open(len(self.learn.dl), desc, leave=False)
+        total = max_batches(len(self.learn.dl))
+        if self.bar is None: self.bar = self._open(total, desc, leave=False)
         else:
-            self.bar.reset(total=len(self.learn.dl))
+            self.bar.reset(total=total)
             self.bar.set_description(desc, refresh=False)
 
     def after_validate(self):
@@ -488,7 +507,7 @@ class OneCycleSchedule(SchedulerCallback):
         super().__init__(self._make, per_batch=True)
 
     def _make(self, opt, learn):
-        total = learn.n_epochs * len(learn.train_dl)
+        total = learn.n_epochs * learn.train_batches
         kw = dict(self.kw)
         # OneCycleLR divide por (pct_start·total − 1): con p. ej. 4 pasos y 0,25 daría cero; el calentamiento dura un paso más
         if abs(kw["pct_start"] * total - 1) < 1e-9: kw["pct_start"] = min(2 / total, 0.99)
@@ -504,7 +523,7 @@ class CosineSchedule(SchedulerCallback):
     "Coseno (`CosineAnnealingLR`) de la `lr` de `fit` hasta `eta_min` a lo largo de todos los lotes; paso por lote."
     def __init__(self, eta_min: float = 0.0):
         super().__init__(lambda opt, learn: torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=learn.n_epochs * len(learn.train_dl), eta_min=eta_min), per_batch=True)
+            opt, T_max=learn.n_epochs * learn.train_batches, eta_min=eta_min), per_batch=True)
 
 # %% ../nbs/03_entrenamiento.ipynb #ee2c8ed5
 @dataclass
@@ -555,6 +574,7 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
     if not 0 < start_lr < end_lr: raise ValueError(f"Hace falta 0 < start_lr < end_lr (recibí {start_lr}, {end_lr}).")
     if num_it < 2 or len(learn.train_dl) == 0:
         raise ValueError("lr_find necesita num_it ≥ 2 y un DataLoader de entrenamiento con lotes.")
+    if is_smoke(): num_it = min(num_it, 5)             # humo: el barrido se corta enseguida
     state = copy.deepcopy(learn.model.state_dict())     # pesos y buffers (BatchNorm) originales
     was_training = learn.model.training
     opt = learn.make_optimizer(start_lr)
