@@ -7,9 +7,13 @@ Docs: https://vpc2-curso.github.io/vpc2/datos.html.md"""
 # %% ../nbs/01_datos.ipynb #f3ec9bf3
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import math
 import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,15 +25,16 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .core import cache_dir, has_network, is_fast, pick
+from .core import cache_dir, has_network, is_fast, pick, smoke_size
 
 # %% auto #0
-__all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'SAMPLE_IMAGES', 'Figure', 'figure_mask',
-           'FiguraSample', 'Figuras', 'mask_to_box', 'figuras_target', 'image_to_tensor', 'default_batch_size',
-           'default_num_workers', 'seed_worker', 'collate_detection', 'DataLoaders', 'figuras_dls', 'write_imagefolder',
-           'load_image', 'check_images', 'load_image_folder', 'rle_encode', 'rle_decode', 'check_boxes', 'write_coco',
-           'CocoDataset', 'DatasetNotFoundError', 'RealDataset', 'fashion_mnist', 'cifar10', 'hymenoptera',
-           'oxford_pets', 'figuras_like', 'load_dataset', 'sample_image', 'Digits']
+__all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'DOWNLOAD_TIMEOUT', 'SAMPLE_IMAGES', 'Figure',
+           'figure_mask', 'FiguraSample', 'Figuras', 'mask_to_box', 'figuras_target', 'image_to_tensor',
+           'default_batch_size', 'default_num_workers', 'seed_worker', 'collate_detection', 'DataLoaders',
+           'figuras_dls', 'write_imagefolder', 'load_image', 'check_images', 'load_image_folder', 'rle_encode',
+           'rle_decode', 'check_boxes', 'write_coco', 'CocoDataset', 'DatasetNotFoundError', 'RealDataset',
+           'DownloadError', 'file_md5', 'download_file', 'fashion_mnist', 'cifar10', 'hymenoptera', 'oxford_pets',
+           'figuras_like', 'load_dataset', 'sample_image', 'Digits']
 
 # %% ../nbs/01_datos.ipynb #01a8681f
 FIGURAS_CLASSES = ["círculo", "cuadrado", "triángulo", "estrella", "cruz"]
@@ -590,6 +595,55 @@ def _missing_message(name: str, root: Path, reason: str, cause: Exception | None
             f"Para tenerlo: conectate a internet y llamá con download=True, o {steps}. "
             f"Para seguir sin él, usá load_dataset({name!r}, fallback=True), que lo reemplaza por Figuras.")
 
+# %% ../nbs/01_datos.ipynb #730e64ab
+DOWNLOAD_TIMEOUT = 20.0   # segundos sin respuesta del servidor antes de abandonar una descarga
+
+class DownloadError(OSError):
+    "Una descarga falló (servidor caído o mudo, archivo cortado o corrupto); no quedó nada a medio escribir."
+
+def file_md5(path: str | Path) -> str:
+    "MD5 de un archivo, leído por partes."
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
+
+def _download_reason(e: Exception, timeout: float) -> str:
+    "Qué pasó, en castellano, a partir de la excepción de urllib."
+    cause = getattr(e, "reason", e)
+    if isinstance(e, urllib.error.HTTPError): return f"el servidor respondió {e.code} ({e.reason})"
+    if isinstance(cause, TimeoutError): return f"el servidor no respondió en {timeout:g} s"
+    if isinstance(cause, ConnectionRefusedError): return "el servidor rechazó la conexión"
+    if isinstance(e, http.client.IncompleteRead): return "la conexión se cortó antes de terminar"
+    return f"{type(cause).__name__}: {cause}"
+
+def download_file(url: str, dest: str | Path, md5: str | None = None, timeout: float | None = None,
+                  progress: bool = True) -> Path:
+    "Baja `url` a `dest` con tiempo límite, escritura atómica (`.part` + renombre) y verificación de tamaño y MD5."
+    dest, timeout = Path(dest), DOWNLOAD_TIMEOUT if timeout is None else timeout
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "vpc2"})
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0)
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name, disable=not progress or is_fast()) as bar:
+                while block := response.read(1 << 16):
+                    f.write(block); bar.update(len(block))
+        size = part.stat().st_size
+        if total and size != total:
+            raise DownloadError(f"La descarga de {url} quedó cortada: llegaron {size} de {total} bytes. Probá de nuevo.")
+        if md5 is not None and file_md5(part) != md5:
+            raise DownloadError(f"El archivo bajado de {url} está corrupto (su MD5 no es {md5}); lo borré. "
+                                "Probá de nuevo o bajalo a mano.")
+        os.replace(part, dest)
+        return dest
+    except DownloadError: raise
+    except (OSError, http.client.HTTPException) as e:
+        raise DownloadError(f"No pude bajar {url}: {_download_reason(e, timeout)}.") from e
+    finally:
+        part.unlink(missing_ok=True)
+
 # %% ../nbs/01_datos.ipynb #b53ba2c0
 _MISSING_ERRORS = (RuntimeError, FileNotFoundError)   # torchvision avisa que faltan archivos con RuntimeError
 
@@ -612,9 +666,30 @@ def _open_real(name: str, build: Callable, root: str | Path | None, download: bo
     if not has_network():
         raise DatasetNotFoundError(_missing_message(name, root, "no hay conexión a internet", missing)) from missing
     try:
-        return build(root, True)
+        _fetch(name, root)
+        return build(root, False)
     except Exception as e:
-        raise DatasetNotFoundError(_missing_message(name, root, f"la descarga falló ({type(e).__name__}: {e})")) from e
+        raise DatasetNotFoundError(_missing_message(name, root, f"la descarga falló ({e})")) from e
+
+def _resources(name: str) -> list[tuple[str, str | None, str]]:
+    "Los archivos de un conjunto real: `(url, md5, subcarpeta de la raíz donde va)`."
+    from torchvision.datasets import CIFAR10, FashionMNIST, OxfordIIITPet
+    if name == "fashion_mnist": return [(FashionMNIST.mirrors[0] + f, md5, "FashionMNIST/raw") for f, md5 in FashionMNIST.resources]
+    if name == "cifar10": return [(CIFAR10.url, CIFAR10.tgz_md5, "")]
+    if name == "hymenoptera": return [(REAL_DATASETS["hymenoptera"].url, None, "")]    # no hay MD5 publicado
+    return [(url, md5, "oxford-iiit-pet") for url, md5 in OxfordIIITPet._RESOURCES]
+
+def _fetch(name: str, root: Path) -> None:
+    "Baja (con `download_file`) y descomprime cada archivo del conjunto; un archivo que no se descomprime se borra."
+    from torchvision.datasets.utils import extract_archive
+    for url, md5, sub in _resources(name):
+        folder = root/sub
+        archive = folder/url.rsplit("/", 1)[-1]
+        if not archive.exists(): download_file(url, archive, md5)
+        try: extract_archive(str(archive), str(folder))
+        except Exception as e:
+            archive.unlink(missing_ok=True)
+            raise DownloadError(f"{archive.name} (de {url}) no se pudo descomprimir: está dañado y lo borré ({e}).") from e
 
 # %% ../nbs/01_datos.ipynb #682753e3
 def fashion_mnist(train: bool = True, root: str | Path | None = None, transform: Callable | None = None,
@@ -645,9 +720,6 @@ def hymenoptera(train: bool = True, root: str | Path | None = None, transform: C
     "Hormigas y abejas (`hymenoptera_data/{train,val}/{ants,bees}`) como `ImageFolder`, desde la caché."
     def build(r, dl):
         folder = r/REAL_DATASETS["hymenoptera"].folder
-        if dl and not folder.is_dir():
-            from torchvision.datasets.utils import download_and_extract_archive
-            download_and_extract_archive(REAL_DATASETS["hymenoptera"].url, download_root=str(r))
         if not folder.is_dir(): raise FileNotFoundError(folder)
         return load_image_folder(folder/("train" if train else "val"), transform, target_transform)
     return _open_real("hymenoptera", build, root, download)
