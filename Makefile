@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vpc2-instalado
 N_WORKERS ?= 2
 
-.PHONY: setup lab test check-clean check-export pytest nbtest docs-proc bench docs clean-docs
+.PHONY: setup lab test check-clean check-export pytest nbtest nbtest-full docs-proc bench docs clean-docs
 
 ## setup: crea .venv e instala vpc2 con sus extras de desarrollo (rápido si ya está hecho)
 setup: $(STAMP)
@@ -22,7 +22,7 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=nbs $(LAB_ARGS)
 
 ## test: la verificación completa (DESIGN §6)
-test: setup check-clean check-export pytest nbtest docs-proc
+test: setup check-clean check-export pytest nbtest nbtest-full docs-proc
 	@echo "make test: todo en orden."
 
 # Huella de un conjunto de archivos, para ver si un comando los cambió.
@@ -47,7 +47,14 @@ pytest: setup
 ## nbtest: corre todos los cuadernos en modo rápido e informa el tiempo de cada uno
 nbtest: setup
 	@start=$$(date +%s); OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
-	echo "nbdev-test: $$(( $$(date +%s) - start )) s en total"
+	echo "nbdev-test (modo rápido): $$(( $$(date +%s) - start )) s en total"
+
+## nbtest-full: todos los cuadernos con la configuración del modo completo, en corrida de humo (cada bucle de
+## entrenamiento cortado a un par de lotes) y sin red: prueba en minutos lo que corre cada estudiante
+nbtest-full: setup
+	@start=$$(date +%s); VPC2_MODE=full VPC2_SMOKE=1 VPC2_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+	$(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
+	echo "nbdev-test (modo completo, humo): $$(( $$(date +%s) - start )) s en total"
 
 ## docs-proc: el paso de procesamiento de nbdev previo a Quarto (sin Quarto)
 docs-proc: setup
