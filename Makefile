@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vpc2-instalado
 N_WORKERS ?= 2
 
-.PHONY: setup lab test check-clean check-export pytest nbtest nbtest-full docs-proc bench docs clean-docs
+.PHONY: setup lab test check-clean check-export pytest nbtest nbtest-full docs-proc bench docs outputs clean-docs
 
 ## setup: crea .venv e instala vpc2 con sus extras de desarrollo (rápido si ya está hecho)
 setup: $(STAMP)
@@ -64,8 +64,14 @@ docs-proc: setup
 bench: setup
 	@for f in bench/*.py; do [ -e "$$f" ] || continue; echo "== $$f"; VPC2_FAST=$${VPC2_FAST-0} $(BIN)/python "$$f" || exit 1; done
 
-## docs: arma el sitio con Quarto si está instalado; si no, sólo el paso de procesamiento
+## docs: arma el sitio con Quarto si está instalado; si no, una vista previa local en _preview/ (sin red)
 docs: setup
 	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs; \
-	else echo "Quarto no está instalado: bajalo de https://quarto.org/docs/get-started/ y volvé a correr 'make docs'. Hago sólo el procesamiento de nbdev."; \
-	$(BIN)/python tools/docs_check.py; fi
+	else echo "Quarto no está instalado (https://quarto.org/docs/get-started/): armo la vista previa local en _preview/."; \
+	$(BIN)/python tools/docs_check.py && $(BIN)/python tools/preview.py; fi
+
+## outputs: ejecuta los cuadernos y guarda sus resultados (figuras, tablas, números) para GitHub, Colab y el sitio.
+## Modo rápido por defecto; `VPC2_MODE=full make outputs` en una máquina con GPU; `NB=nbs/04_convolucion.ipynb` uno solo.
+outputs: setup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing --save $(NB)
+	$(BIN)/nbdev-clean

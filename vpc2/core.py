@@ -22,7 +22,7 @@ import torch
 # %% auto #0
 __all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'run_mode', 'set_mode', 'is_fast', 'pick', 'is_smoke',
            'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything', 'cache_dir',
-           'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment']
+           'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment', 'run_banner']
 
 # %% ../nbs/00_core.ipynb #ac898269
 MODES = ("fast", "full")
@@ -199,3 +199,15 @@ def environment() -> dict:
     return dict(mode=run_mode(), device=str(get_device()), colab=in_colab(), kaggle=in_kaggle(), ci=in_ci(),
                 network=has_network(), cache=str(cache_dir()), python=sys.version.split()[0],
                 torch=torch.__version__, cuda=torch.cuda.is_available())
+
+# %% ../nbs/00_core.ipynb #9e55f753
+def run_banner() -> str:
+    "Una línea que dice con qué se produjeron los resultados del cuaderno: modo, dispositivo, red y versiones; la imprime y la devuelve."
+    mode = "rápido" if is_fast() else "completo" + (" (corrida de humo)" if is_smoke() else "")
+    device = get_device()
+    name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    from vpc2 import __version__
+    line = (f"Resultados producidos en modo {mode} · dispositivo {device.type}{name} · "
+            f"{'con' if has_network() else 'sin'} red · torch {torch.__version__} · vpc2 {__version__}")
+    print(line)
+    return line
