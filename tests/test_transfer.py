@@ -321,3 +321,26 @@ def test_corrupt_cache_file_gives_a_clear_error_and_is_kept():
     with pytest.raises(RuntimeError, match="dañado.*borralo"):
         create_backbone(ARCH, 3, pretrained="figuras", seed=4, config=TINY, verbose=False)
     assert path.read_bytes() == b"esto no es un checkpoint"   # nunca se borra la caché sin pedirlo
+
+
+def test_smoke_pretraining_is_capped_and_never_reused_as_real(monkeypatch):
+    "En humo, la receta completa entrena con pocas imágenes y épocas, y sus pesos quedan aparte (`-humo`): no pasan por reales."
+    from vpc2.core import SMOKE_BATCHES, SMOKE_ITEMS
+    import vpc2.transfer
+    arch = "test_resnet"                                   # la ResNet de juguete de timm: el mecanismo, en segundos
+    big = FigurasPretraining(n_images=5000, size=32, epochs=40, batch_size=16, n_valid=1000)   # sin humo, minutos de CPU
+    sizes, epochs = [], []
+    real_tensors, real_fit = vpc2.transfer.figuras_tensors, Learner.fit_one_cycle
+    monkeypatch.setattr(vpc2.transfer, "figuras_tensors", lambda n, *a, **k: sizes.append(n) or real_tensors(n, *a, **k))
+    monkeypatch.setattr(Learner, "fit_one_cycle", lambda self, n, *a, **k: epochs.append(n) or real_fit(self, n, *a, **k))
+    monkeypatch.setenv("VPC2_SMOKE", "1")
+    path = pretrain_on_figuras(arch, seed=7, config=big, verbose=False)
+    assert path.name.endswith("-humo.pt") and path == figuras_weights_path(arch, seed=7, config=big)
+    assert sizes == [SMOKE_ITEMS, SMOKE_ITEMS] and epochs == [SMOKE_BATCHES]
+    state, meta = load_figuras_weights(path)
+    assert meta["smoke"] is True and meta["config"]["n_images"] == 5000   # la receta se conserva; el humo queda anotado
+    model = create_backbone(arch, 3, pretrained="figuras", seed=7, config=big, verbose=False)
+    assert "humo" in model.vpc2_weights["detail"] and model.vpc2_weights["file"] == str(path)
+    monkeypatch.setenv("VPC2_SMOKE", "0")
+    real = figuras_weights_path(arch, seed=7, config=big)
+    assert real != path and not real.exists() and "humo" not in real.name   # fuera del humo se entrenaría de verdad

@@ -21,7 +21,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .core import cache_dir, has_network, pick, setup_offline
+from .core import cache_dir, has_network, is_smoke, max_batches, pick, setup_offline, smoke_size
 from .data import FIGURAS_CLASSES, Figuras, image_to_tensor
 from .models import markdown_table
 from .train import Learner, load_checkpoint, save_checkpoint
@@ -163,9 +163,11 @@ def _size_kwargs(name: str, library: str, size: int) -> dict:
     return {"img_size": size} if fixed else {}
 
 def figuras_weights_path(name: str, library: str = "timm", seed: int = 0, config: FigurasPretraining | None = None) -> Path:
-    "Archivo de la caché para los pesos de `name` preentrenados en *Figuras* con esa semilla y esa receta."
+    """Archivo de la caché para los pesos de `name` preentrenados en *Figuras* con esa semilla y esa receta. Los de una
+    corrida de humo (entrenamiento cortado) llevan `-humo` en el nombre: nunca se confunden con un preentrenamiento real."""
     config = config or default_pretraining()
-    return cache_dir("pesos")/f"{library}-{name.replace('/', '_')}-figuras-s{seed}-{config.key()}.pt"
+    smoke = "-humo" if is_smoke() else ""
+    return cache_dir("pesos")/f"{library}-{name.replace('/', '_')}-figuras-s{seed}-{config.key()}{smoke}.pt"
 
 # %% ../nbs/06_transfer_learning.ipynb #0aa93339
 def _train_on_figuras(name: str, library: str, seed: int, config: FigurasPretraining, verbose: bool) -> tuple[dict, dict]:
@@ -175,14 +177,15 @@ def _train_on_figuras(name: str, library: str, seed: int, config: FigurasPretrai
         torch.manual_seed(seed)
         model = _build(name, len(FIGURAS_CLASSES), library, **_size_kwargs(name, library, config.size))
         opts = dict(size=config.size, seed=seed, n_figures=(1, config.n_figures), **dict(zip(("mean", "std"), weights_stats(model))))
-        x_train, y_train = figuras_tensors(config.n_images, **opts)
-        x_valid, y_valid = figuras_tensors(config.n_valid, offset=config.n_images, **opts)
+        n_train, n_valid = smoke_size(config.n_images), smoke_size(config.n_valid)   # en humo, pocas imágenes
+        x_train, y_train = figuras_tensors(n_train, **opts)
+        x_valid, y_valid = figuras_tensors(n_valid, offset=config.n_images, **opts)
         train_dl = DataLoader(TensorDataset(x_train, y_train), config.batch_size, shuffle=True,
                               generator=torch.Generator().manual_seed(seed))
         valid_dl = DataLoader(TensorDataset(x_valid, y_valid), 256)
         learn = Learner(model, (train_dl, valid_dl), progress=verbose)
-        learn.fit_one_cycle(config.epochs, config.lr)
-    meta = dict(name=name, library=library, seed=seed, config=asdict(config), classes=list(FIGURAS_CLASSES),
+        learn.fit_one_cycle(max_batches(config.epochs), config.lr)          # en humo, dos épocas de dos lotes
+    meta = dict(name=name, library=library, seed=seed, config=asdict(config), classes=list(FIGURAS_CLASSES), smoke=is_smoke(),
                 valid_accuracy=float(learn.history["accuracy"][-1]), seconds=round(time.perf_counter() - start, 2),
                 device=str(learn.device), torch=str(torch.__version__), timm=str(timm.__version__))
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta
@@ -259,6 +262,7 @@ def _figuras_backbone(name: str, num_classes: int, library: str, seed: int, conf
     cfg = meta["config"]
     detail = (f"preentrenados por vpc2 en Figuras (semilla {seed}, {cfg['n_images']} imágenes de {cfg['size']} px, "
               f"{cfg['epochs']} épocas; exactitud en Figuras {meta['valid_accuracy']:.1%})")
+    if meta.get("smoke"): detail += " en una corrida de humo: entrenamiento cortado, pesos que no aprendieron"
     return model, detail, path
 
 # %% ../nbs/06_transfer_learning.ipynb #9dd53cc2
