@@ -20,6 +20,10 @@ from traitlets.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 PROC, OUT = ROOT/"_proc", ROOT/"_preview"
 MATHJAX_CACHE = Path.home()/".cache"/"vpc2-preview"
+# nbconvert configura MathJax 2; la copia local es MathJax 3, que además necesita que se le pida `$…$` en línea.
+MATHJAX3_CONFIG = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+                   "processEscapes: true}};</script>")
+QUARTO_ATTRS = re.compile(r'\{target=(?:&quot;|")_blank(?:&quot;|")[^}]*\}')   # atributos de enlaces que sólo entiende Quarto
 CELL_KEYS = {"cell_type", "id", "metadata", "source", "outputs", "execution_count", "attachments"}
 DIRECTIVE = re.compile(r"^#\|\s*([\w-]+)\s*:?\s*(.*)$")
 
@@ -96,7 +100,8 @@ def main() -> int:
         pages.append((Path(name).with_suffix(".html").name, title))
     for (href, title), name in zip(pages, order):
         body, _ = export.from_notebook_node(prepare(nbformat.read(PROC/name, as_version=4)))
-        body = body.replace("<body", "<body data-preview", 1)
+        body = body.replace('<script src="mathjax/', MATHJAX3_CONFIG + '<script src="mathjax/', 1)
+        body = QUARTO_ATTRS.sub("", body)
         body = re.sub(r"(<body[^>]*>)", lambda m: m[1] + nav(pages, href), body, count=1)
         (OUT/href).write_text(body)
     if not (OUT/"index.html").exists(): raise SystemExit("Falta la portada: nbs/index.ipynb tiene que estar en la barra lateral.")
