@@ -6,7 +6,7 @@
    alternando el orden en cada repetición. Con GPU se agrega Kornia en la GPU.
 2. Sobrecosto de `AugmentedDataset` frente a llamar directamente al pipeline de Albumentations (objetivo: <= 5 %).
 
-Los tamaños salen del modo (`VPC2_FAST=1` para una corrida corta)."""
+Los tamaños salen del modo (`VPC2_FAST=1` para una corrida corta; con `VPC2_SMOKE=1`, dos repeticiones)."""
 import platform
 import sys
 import time
@@ -17,14 +17,14 @@ import torch
 import torchvision
 
 from vpc2.augment import benchmark_pipelines, make_pipeline, wrapper_overhead
-from vpc2.core import pick
+from vpc2.core import max_batches, pick, smoke_size
 from vpc2.data import sample_image
 
 
 def main() -> int:
     t0 = time.perf_counter()
     photo = sample_image("astronaut")
-    n_images, repeats, kornia_batch = pick(fast=16, full=128), pick(fast=3, full=7), pick(fast=8, full=32)
+    n_images, repeats, kornia_batch = smoke_size(pick(fast=16, full=128)), max_batches(pick(fast=3, full=7)), pick(fast=8, full=32)
     print(f"Python {platform.python_version()} · torch {torch.__version__} · torchvision {torchvision.__version__} · "
           f"albumentations {albumentations.__version__} · kornia {kornia.__version__} · "
           f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'}")
@@ -36,7 +36,7 @@ def main() -> int:
         print(f"{r['name']:>28} | {r['images_per_s']:20.1f} | {min(r['all']):6.1f}–{max(r['all']):6.1f} | {r['ratio']:6.2f}×")
 
     photos = [(sample_image(name), k) for k, name in enumerate(("astronaut", "chelsea", "coffee", "rocket"))] * pick(fast=4, full=32)
-    over = wrapper_overhead(photos, make_pipeline("albumentations"), repeats=pick(fast=5, full=11), threads=1)
+    over = wrapper_overhead(photos, make_pipeline("albumentations"), repeats=max_batches(pick(fast=5, full=11)), threads=1)
     verdict = "dentro del objetivo" if over["overhead"] <= 0.05 else "FUERA del objetivo"
     print(f"\nAugmentedDataset ÷ pipeline directo ({len(photos)} fotos): {1 + over['overhead']:.3f} "
           f"({over['wrapped_s'] * 1e3:.3f} ms contra {over['direct_s'] * 1e3:.3f} ms por imagen; sobrecosto "

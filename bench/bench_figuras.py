@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vpc2.core import max_batches, smoke_size
 from vpc2.data import Figuras, image_to_tensor
 
 torch.set_num_threads(1)
@@ -30,7 +31,7 @@ def small_cnn():
     return nn.Sequential(block(3, 16), block(16, 32), block(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 5))
 
 
-def step_seconds(model, size, batch, reps=3):
+def step_seconds(model, size, batch, reps=max_batches(3)):
     "Segundos de CPU por paso de entrenamiento (adelante, atrás, optimizador) con un lote de `batch` imágenes."
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.rand(batch, 3, size, size), torch.randint(0, 5, (batch,))
@@ -45,7 +46,7 @@ def step_seconds(model, size, batch, reps=3):
 def main():
     print("Figuras: imágenes por segundo en un hilo (pared | CPU)")
     cpu_rate = {}
-    for size, n in ((64, 400), (224, 80)):
+    for size, n in ((64, smoke_size(400)), (224, smoke_size(80))):   # VPC2_SMOKE=1: una corrida de prueba
         for task in ("classification", "detection", "segmentation"):
             wall, cpu = rate(Figuras(n, size, task=task, transform=image_to_tensor if task == "classification" else None), n)
             cpu_rate[size, task] = cpu

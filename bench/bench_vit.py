@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from vpc2.core import seed_everything
+from vpc2.core import max_batches, seed_everything
 from vpc2.data import DataLoaders, Digits, image_to_tensor
 from vpc2.models import BasicBlock, conv1x1
 from vpc2.train import Learner
@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall: tiempo real; cpu: tiempo de CPU del proceso (útil con --threads 1 en una máquina compartida)")
     args = parser.parse_args()
+    args.repeats, args.train_epochs = max_batches(args.repeats), max_batches(args.train_epochs)   # VPC2_SMOKE=1: una corrida de prueba
     clock = time.perf_counter if args.clock == "wall" else time.process_time
 
     for threads in args.threads:
