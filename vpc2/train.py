@@ -533,6 +533,7 @@ class LRFindResult:
     losses: list[float]
     skip_start: int = 10   # al comienzo el promedio móvil promedia pocos lotes: es ruidoso
     skip_end: int = 5      # al final la pérdida ya está divergiendo
+    num_it: int | None = None   # pasos planeados del barrido (el de `lr_find`; en humo, menos)
 
     def trimmed(self) -> tuple[np.ndarray, np.ndarray]:
         "Tasas y pérdidas sin los primeros `skip_start` ni los últimos `skip_end` puntos (a lo sumo un cuarto en cada punta)."
@@ -599,7 +600,7 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
         learn.model.load_state_dict(state)
         learn.model.train(was_training)
     if len(lrs) < 3: raise RuntimeError("La pérdida divergió enseguida: probá un start_lr más chico.")
-    result = LRFindResult(lrs, losses)
+    result = LRFindResult(lrs, losses, num_it=num_it)
     if show_plot: result.plot()
     return result
 
