@@ -1,0 +1,146 @@
+"Pruebas de vpc2.interpret: saliencia, Grad-CAM contra pytorch-grad-cam, errores y transferencia de estilo."
+import pytest
+import torch
+import torchvision
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+from torch.testing import assert_close
+
+from vpc2.core import max_batches
+from vpc2.interpret import (FeatureExtractor, add_shortcut, energy_in_mask, figuras_with_masks, gram_matrix, grad_cam,
+                            overlay_cam, saliency, style_loss, style_transfer, vgg19_features, vit_reshape_transform)
+from vpc2.train import simple_cnn
+from vpc2.vit import ViT
+
+
+def library_cam(model, x, layer, class_idx=None, reshape_transform=None):
+    targets = None if class_idx is None else [ClassifierOutputTarget(int(c)) for c in class_idx]
+    with GradCAM(model=model, target_layers=[layer], reshape_transform=reshape_transform) as cam:
+        return torch.from_numpy(cam(input_tensor=x, targets=targets))
+
+
+@pytest.mark.parametrize("layer", [4, 8, 10])
+@pytest.mark.parametrize("class_idx", [None, [0, 1, 2, 3, 4, 0]])
+def test_grad_cam_matches_library_cnn(one_thread, layer, class_idx):
+    torch.manual_seed(layer)
+    model = simple_cnn(5).eval()
+    x = torch.rand(6, 3, 32, 32)
+    mine = grad_cam(model, x, model[layer], class_idx)
+    assert mine.shape == (6, 32, 32) and mine.min() >= 0 and mine.max() <= 1
+    assert_close(mine, library_cam(model, x, model[layer], class_idx), atol=1e-3, rtol=0)
+
+
+def test_grad_cam_matches_library_vit(one_thread):
+    torch.manual_seed(0)
+    vit = ViT(img_size=16, patch_size=4, num_classes=3, embed_dim=16, depth=2, num_heads=2).eval()
+    x = torch.rand(4, 3, 16, 16)
+    reshape = vit_reshape_transform(vit.grid_size)
+    layer = vit.blocks[-1].norm1
+    for c in (None, [0, 1, 2, 1]):
+        assert_close(grad_cam(vit, x, layer, c, reshape), library_cam(vit, x, layer, c, reshape), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="reshape_transform"):
+        grad_cam(vit, x, layer)
+
+
+def test_grad_cam_leaves_model_alone(one_thread):
+    model = simple_cnn(5).train()
+    grad_cam(model, torch.rand(2, 3, 16, 16), model[10])
+    assert model.training and all(p.grad is None for p in model.parameters())
+    model.requires_grad_(False)
+    assert grad_cam(model, torch.rand(2, 3, 16, 16), model[10]).shape == (2, 16, 16)
+
+
+class _WithUnused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.extra = simple_cnn(5), nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_grad_cam_bad_input(one_thread):
+    model, x = simple_cnn(5), torch.rand(2, 3, 16, 16)
+    with pytest.raises(ValueError, match="no es una capa de este modelo"):
+        grad_cam(model, x, simple_cnn(5)[10])
+    unused = _WithUnused()
+    with pytest.raises(RuntimeError, match="no se ejecutó"):
+        grad_cam(unused, x, unused.extra)
+    with pytest.raises(IndexError, match="fuera de rango"):
+        grad_cam(model, x, model[10], class_idx=5)
+    with pytest.raises(IndexError, match="fuera de rango"):
+        grad_cam(model, x, model[10], class_idx=[-1, 0])
+    with pytest.raises(ValueError, match="uno por imagen"):
+        grad_cam(model, x, model[10], class_idx=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        grad_cam(model, x[0], model[10])
+    with pytest.raises(TypeError, match="tiene que ser un módulo"):
+        grad_cam(model, x, "10")
+
+
+def test_saliency_linear_model_is_weight(one_thread):
+    torch.manual_seed(0)
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 6, 4))
+    x = torch.rand(3, 3, 6, 6)
+    w = lin[1].weight.detach().reshape(4, 3, 6, 6)
+    assert_close(saliency(lin, x, [1, 3, 0]), w[[1, 3, 0]].abs().amax(1))
+    assert_close(saliency(lin, x, 2, smooth=5), w[[2, 2, 2]].abs().amax(1))
+    with pytest.raises(IndexError, match="fuera de rango"):
+        saliency(lin, x, 4)
+    with pytest.raises(ValueError, match="entero >= 0"):
+        saliency(lin, x, smooth=1.5)
+
+
+def test_energy_and_shortcut():
+    x, y, masks = figuras_with_masks(4, 32, seed=1)
+    assert x.shape == (4, 3, 32, 32) and masks.shape == (4, 32, 32) and masks.any((1, 2)).all()
+    assert_close(energy_in_mask(masks.float(), masks), torch.ones(4))
+    assert_close(energy_in_mask((~masks).float(), masks), torch.zeros(4))
+    marked = add_shortcut(x, y)
+    assert (marked[:, :, 4:] == x[:, :, 4:]).all()
+    with pytest.raises(ValueError, match="entre 0 y 4"):
+        add_shortcut(x, [0, 1, 2, 7])
+
+
+def test_overlay_cam_shapes():
+    img = torch.rand(3, 8, 8)
+    out = overlay_cam(img, torch.rand(8, 8))
+    assert out.shape == (8, 8, 3) and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(ValueError, match="El mapa mide"):
+        overlay_cam(img, torch.rand(4, 4))
+
+
+def test_gram_and_style_loss():
+    f = torch.randn(2, 5, 4, 3)
+    assert_close(gram_matrix(f), torch.einsum("nchw,ndhw->ncd", f, f) / 60)
+    assert_close(style_loss([f], [gram_matrix(f)]), torch.tensor(0.0))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        gram_matrix(f[0])
+
+
+def test_style_transfer_lowers_style_loss(one_thread):
+    torch.manual_seed(0)
+    feats = FeatureExtractor(torchvision.models.vgg19(weights=None).features, {"relu1_1": 1, "relu2_1": 6},
+                             content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
+    content = torch.linspace(0, 1, 24).expand(3, 24, 24).clone()       # un degradé suave
+    style = torch.zeros(3, 24, 24); style[0, :, ::3] = 1; style[2, ::4] = 1  # rayas rojas y azules
+    img, hist = style_transfer(content, style, feats, style_weight=1e6, steps=20, lr=0.05)
+    assert img.shape == content.shape and 0 <= img.min() and img.max() <= 1
+    assert all(len(v) == max_batches(20) for v in hist.values())
+    assert hist["content"][0] == 0.0
+    if len(hist["style"]) == 20:
+        assert hist["style"][-1] < hist["style"][0] / 2
+    with pytest.raises(ValueError, match="imagen RGB"):
+        style_transfer(content[:1], style, feats)
+    with pytest.raises(KeyError, match="no devuelve las capas"):
+        style_transfer(content, style, feats, content_layers=("relu4_2",))
+
+
+def test_vgg19_features_offline(monkeypatch, capsys):
+    monkeypatch.setenv("VPC2_OFFLINE", "1")
+    feats = vgg19_features("auto")
+    assert not feats.pretrained and "Aviso" in capsys.readouterr().out
+    assert list(feats(torch.rand(1, 3, 16, 16))) == ["relu1_1", "relu2_1", "relu3_1"]
+    with pytest.raises(ValueError, match="True, False o 'auto'"):
+        vgg19_features("si")
