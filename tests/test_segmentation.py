@@ -1,0 +1,158 @@
+"Pruebas de vpc2.segmentation: convolución transpuesta, U-Net, pérdidas y métricas contra sus referencias, errores en español."
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.testing import assert_close
+from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
+
+from vpc2.data import Figuras
+from vpc2.segmentation import (IGNORE, UNet, bilinear_kernel, check_masks, class_weights, conv_transpose2d, dice_loss,
+                               dice_score, evaluate_instances, figuras_trimap, fully_convolutional, instance_masks,
+                               mean_iou, one_hot_mask, pets_segmentation, pixel_accuracy, semantic_tensors,
+                               tiny_maskrcnn, trimap_to_mask)
+from vpc2.train import simple_cnn
+
+
+@pytest.mark.parametrize("k,s,p,op", [(3, 1, 0, 0), (2, 2, 0, 0), (3, 2, 1, 1), (4, 2, 1, 0), (5, 3, 2, 1)])
+def test_conv_transpose2d_matches_pytorch(k, s, p, op):
+    torch.manual_seed(k*10 + s)
+    x, w, b = torch.randn(2, 3, 4, 6), torch.randn(3, 5, k, k), torch.randn(5)
+    assert_close(conv_transpose2d(x, w, b, s, p, op), F.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op))
+
+
+def test_conv_transpose2d_errors():
+    with pytest.raises(ValueError, match="al revés que en Conv2d"):
+        conv_transpose2d(torch.randn(1, 3, 4, 4), torch.randn(4, 3, 3, 3))
+    with pytest.raises(ValueError, match="desempata"):
+        conv_transpose2d(torch.randn(1, 3, 4, 4), torch.randn(3, 3, 3, 3), stride=2, output_padding=2)
+
+
+def test_bilinear_kernel_is_bilinear_inside():
+    x = torch.randn(1, 2, 5, 7)
+    up = F.conv_transpose2d(x, bilinear_kernel(2, 4), stride=2, padding=1)
+    ref = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    assert_close(up[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2])
+
+
+def test_fully_convolutional_averages_to_classifier(one_thread):
+    clf = simple_cnn(5).eval()
+    fcn = fully_convolutional(clf).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(): assert_close(fcn(x).mean((2, 3)), clf(x))
+    with pytest.raises(ValueError, match="Flatten, Linear"): fully_convolutional(torch.nn.Sequential(torch.nn.ReLU()))
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (33, 47), (9, 16)])
+def test_unet_any_size(one_thread, h, w):
+    assert UNet(3, num_classes=4, base_channels=4, depth=3)(torch.randn(2, 3, h, w)).shape == (2, 4, h, w)
+
+
+def test_unet_errors(one_thread):
+    net = UNet(3, 2, base_channels=4, depth=3)
+    with pytest.raises(ValueError, match=r"x\[None\]"): net(torch.randn(3, 16, 16))
+    with pytest.raises(ValueError, match="2\\*\\*depth"): net(torch.randn(1, 3, 4, 16))
+    with pytest.raises(ValueError, match="depth >= 1"): UNet(3, 2, depth=0)
+
+
+def test_check_masks_errors():
+    m = torch.randint(0, 3, (2, 8, 8))
+    with pytest.raises(TypeError, match="enteros"): check_masks(m.float(), 3)
+    with pytest.raises(ValueError, match="nearest"): check_masks(m, 3, images=torch.zeros(2, 3, 8, 9))
+    with pytest.raises(ValueError, match="num_classes=2"): check_masks(m, 2)
+    assert check_masks(torch.where(m > 1, IGNORE, m), 2, ignore_index=IGNORE).dtype == torch.int64
+
+
+def test_mask_formats():
+    m = torch.tensor([[0, 2], [1, 1]])
+    assert one_hot_mask(m, 3).argmax(0).tolist() == m.tolist()
+    binary, ids = instance_masks(torch.tensor([[0, 3], [5, 5]]))
+    assert ids.tolist() == [3, 5] and binary.sum().item() == 3
+
+
+@pytest.mark.parametrize("ignore", [None, 0, 2, 255])
+def test_mean_iou_equals_torchmetrics(ignore):
+    g = torch.Generator().manual_seed(3)
+    p, t = torch.randint(0, 5, (3, 12, 10), generator=g), torch.randint(0, 5, (3, 12, 10), generator=g)
+    t[t == 4] = 1; p[p == 4] = 1                    # una clase ausente
+    if ignore is not None: t[:, :3] = ignore
+    ref = MulticlassJaccardIndex(5, average="macro", ignore_index=ignore)(p, t).item()
+    assert mean_iou(p, t, 5, ignore_index=ignore)[0] == pytest.approx(ref, abs=1e-6)
+    if ignore is None:
+        f1 = MulticlassF1Score(5, average="macro", multidim_average="global")(p, t).item()
+        assert dice_score(p, t, 5)[0] == pytest.approx(f1, abs=1e-6)
+        assert pixel_accuracy(t, t, 5) == 1.0
+
+
+def test_metric_errors():
+    t = torch.randint(0, 3, (2, 8, 8))
+    with pytest.raises(TypeError, match=r"argmax\(1\)"): mean_iou(torch.randn(2, 3, 8, 8), t, 3)
+    with pytest.raises(ValueError, match="misma forma"): mean_iou(t[:, :4], t, 3)
+    with pytest.raises(ValueError, match="num_classes=3"): mean_iou(t, t + 1, 3)
+
+
+def test_dice_loss_equals_smp():
+    smp = pytest.importorskip("segmentation_models_pytorch")
+    torch.manual_seed(0)
+    logits, t = torch.randn(2, 4, 8, 8), torch.randint(0, 3, (2, 8, 8))
+    assert_close(dice_loss(logits, t), smp.losses.DiceLoss("multiclass")(logits, t))
+    with pytest.raises(ValueError, match="nearest"): dice_loss(logits, t[:, :4])
+
+
+def test_class_weights():
+    assert_close(class_weights(torch.tensor([[0, 0, 0, 1]]), 3), torch.tensor([2/3, 2.0, 0.0]))
+
+
+def test_semantic_tensors_and_trimaps():
+    ds = semantic_tensors(Figuras(3, 32, task="segmentation"))
+    x, y = ds.tensors
+    assert x.shape == (3, 3, 32, 32) and y.dtype == torch.int64 and y.max() < 6
+    with pytest.raises(ValueError, match='task="segmentation"'): semantic_tensors(Figuras(2, 32, task="detection"))
+    assert trimap_to_mask(np.array([[1, 2, 3]])).tolist() == [[1, 0, IGNORE]]
+    with pytest.raises(ValueError, match="ToTensor"): trimap_to_mask(np.array([[0, 1]]))
+    _, target = Figuras(1, 32, task="segmentation")[0]
+    assert set(figuras_trimap(target).unique().tolist()) == {0, 1, IGNORE}
+
+
+def _fake_pets(root, names):
+    "Carpeta con el formato en disco de torchvision.datasets.OxfordIIITPet (imágenes, trimapas y lista de partición)."
+    base = root/"oxford-iiit-pet"
+    (base/"images").mkdir(parents=True); (base/"annotations"/"trimaps").mkdir(parents=True)
+    lines = []
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((20, 30, 3), 40*i, np.uint8)).save(base/"images"/f"{name}.jpg")
+        trimap = np.full((20, 30), 2, np.uint8); trimap[5:15, 8:20] = 1; trimap[5, 8:20] = 3
+        Image.fromarray(trimap).save(base/"annotations"/"trimaps"/f"{name}.png")
+        lines.append(f"{name} 1 1 1")
+    for split in ("trainval", "test"): (base/"annotations"/f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_pets_segmentation_reads_real_format(tmp_path, capsys):
+    _fake_pets(tmp_path, ["Abyssinian_1", "Abyssinian_2"])
+    ds = pets_segmentation(True, size=16, root=tmp_path, download=False)
+    x, y = ds[0]
+    assert x.shape == (3, 16, 16) and y.shape == (16, 16)
+    assert set(y.unique().tolist()) <= {0, 1, IGNORE} and (y == 1).any()
+    assert "Aviso" not in capsys.readouterr().out
+
+
+def test_pets_segmentation_falls_back_to_figuras(tmp_path, capsys):
+    ds = pets_segmentation(True, size=32, n=4, root=tmp_path, download=False)
+    assert "Figuras" in capsys.readouterr().out
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and set(y.unique().tolist()) <= {0, 1, IGNORE}
+
+
+def test_tiny_maskrcnn_trains_and_evaluates(one_thread):
+    torch.manual_seed(0)
+    ds = Figuras(2, 48, task="segmentation")
+    data = [(torch.from_numpy(img).permute(2, 0, 1).float()/255, {k: t[k] for k in ("boxes", "labels", "masks")}) for img, t in ds]
+    model = tiny_maskrcnn(6, 48)
+    model.train()
+    losses = model([x for x, _ in data], [t for _, t in data])
+    assert {"loss_mask", "loss_classifier"} <= set(losses)
+    sum(losses.values()).backward()
+    result = evaluate_instances(model, data)
+    assert 0.0 <= result["map_50"] <= 1.0 or result["map_50"] == -1
+    with pytest.raises(ValueError, match="fondo"): tiny_maskrcnn(1, 48)
