@@ -140,8 +140,8 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         "`n` imágenes nuevas: z ~ N(0, I) y el decodificador."
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return self.decode(z)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator is not None else device)
+        return self.decode(z.to(device))
 
 # %% ../nbs/12_generativos.ipynb #461e392b
 def vae_loss(out, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
@@ -183,7 +183,8 @@ class Generator(nn.Module):
         "`n` imágenes en [-1, 1] desde z ~ N(0, I) (en modo evaluación, sin tocar las estadísticas de BatchNorm)."
         was = self.training
         self.eval()
-        z = torch.randn(n, self.z_dim, generator=generator).to(next(self.parameters()).device)
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.z_dim, generator=generator, device=generator.device if generator is not None else device).to(device)
         x = self(z)
         self.train(was)
         return x
@@ -319,7 +320,9 @@ class NoiseSchedule:
         mean = (ab_prev.sqrt() * beta_t / (1 - ab_t)) * x0_hat + (alpha_t.sqrt() * (1 - ab_prev) / (1 - ab_t)) * x_t
         if t == 0: return mean
         var = ((1 - ab_prev) / (1 - ab_t) * beta_t).clamp(min=1e-20)
-        noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+        # como diffusers: el ruido se saca en el dispositivo del generador aleatorio y después se mueve
+        noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype,
+                            device=generator.device if generator is not None else x_t.device).to(x_t.device)
         return mean + var.sqrt() * noise
 
 # %% ../nbs/12_generativos.ipynb #ba1e6ee4
@@ -421,7 +424,7 @@ def sample_diffusion(model: nn.Module, schedule: NoiseSchedule, n: int, shape: S
     (todos, o `num_inference_steps` saltando). Devuelve `n` imágenes `shape` en [-1, 1]."""
     device = next(model.parameters()).device
     model.eval()
-    x = torch.randn(n, *shape, generator=generator).to(device)
+    x = torch.randn(n, *shape, generator=generator, device=generator.device if generator is not None else device).to(device)
     ts = schedule.timesteps(num_inference_steps)
     for i in range(max_batches(len(ts))):
         t = int(ts[i])
