@@ -1,13 +1,13 @@
 "Pruebas de vpc2.interpret: saliencia, Grad-CAM contra pytorch-grad-cam, errores y transferencia de estilo."
 import pytest
 import torch
-import torchvision
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torch.testing import assert_close
 
 from vpc2.core import max_batches
+from vpc2.models import VGG_CFGS, make_vgg_features
 from vpc2.interpret import (FeatureExtractor, add_shortcut, energy_in_mask, figuras_with_masks, gram_matrix, grad_cam,
                             overlay_cam, saliency, style_loss, style_transfer, vgg19_features, vit_reshape_transform)
 from vpc2.train import simple_cnn
@@ -121,7 +121,7 @@ def test_gram_and_style_loss():
 
 def test_style_transfer_lowers_style_loss(one_thread):
     torch.manual_seed(0)
-    feats = FeatureExtractor(torchvision.models.vgg19(weights=None).features, {"relu1_1": 1, "relu2_1": 6},
+    feats = FeatureExtractor(make_vgg_features(VGG_CFGS[19]), {"relu1_1": 1, "relu2_1": 6},
                              content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
     content = torch.linspace(0, 1, 24).expand(3, 24, 24).clone()       # un degradé suave
     style = torch.zeros(3, 24, 24); style[0, :, ::3] = 1; style[2, ::4] = 1  # rayas rojas y azules
