@@ -12,7 +12,7 @@ import time
 import torch
 import torchvision
 
-from vpc2.core import is_fast, pick
+from vpc2.core import is_fast, max_batches, pick
 from vpc2.models import count_macs, count_params, create_model, markdown_table, measure_latency, on_meta
 
 NAMES = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "efficientnet_b0"]
@@ -29,9 +29,10 @@ def build_pair(name: str):
 
 
 def main():
-    reps = pick(fast=3, full=15)
+    reps = max_batches(pick(fast=3, full=15))   # en humo (VPC2_SMOKE=1), 2 rondas
     torch.manual_seed(0)
     start = time.perf_counter()
+    print(f"carga de la máquina (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())} · {os.cpu_count()} núcleos")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} hilos, modo {'rápido' if is_fast() else 'completo'}, "
           f"{reps} rondas por tamaño")
     models, rows = {}, []
