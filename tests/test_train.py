@@ -19,8 +19,10 @@ from vpc2.train import (CancelEpochException, Callback, EarlyStopping, GradientC
 
 
 @pytest.fixture(autouse=True)
-def fast_mode():
-    "Modo rápido (CPU, sin barras) y un solo hilo: con modelos tan chicos, más hilos compitiendo por 2 núcleos sólo frenan."
+def fast_mode(monkeypatch):
+    """Modo rápido (CPU, sin barras) y un solo hilo: con modelos tan chicos, más hilos compitiendo por 2 núcleos sólo frenan.
+    Sin corrida de humo aunque VPC2_SMOKE esté definida: estas pruebas cuentan lotes (las de humo la activan a propósito)."""
+    monkeypatch.delenv("VPC2_SMOKE", raising=False)
     threads = torch.get_num_threads()
     core.set_mode("fast")
     torch.set_num_threads(1)
@@ -390,6 +392,31 @@ def test_lr_suggestions_on_known_curve():
     res = LRFindResult(list(lrs), list(losses))
     assert res.lr_steep == pytest.approx(1e-3, rel=0.3)
     assert res.lr_min == pytest.approx(1e-2, rel=1e-6)
+
+
+def test_smoke_run_caps_every_loop(monkeypatch):
+    "En una corrida de humo (VPC2_SMOKE=1) el Learner recorre 2 lotes por bucle: fit, validate, get_preds y lr_find."
+    monkeypatch.setenv("VPC2_SMOKE", "1")
+    seen = []
+
+    class CountBatches(Callback):
+        def after_batch(self): seen.append(self.learn.training)
+
+    learn = make_learner(cbs=[CountBatches()])
+    assert len(learn.train_dl) == 8 and learn.train_batches == core.SMOKE_BATCHES
+    learn.fit(3, 1e-2)
+    assert seen == ([True] * core.SMOKE_BATCHES + [False] * core.SMOKE_BATCHES) * 3
+    assert learn.history["epoch"] == [1, 2, 3]
+    probs, targets = learn.get_preds()
+    assert probs.shape == (core.SMOKE_BATCHES * 32, 3) and len(targets) == core.SMOKE_BATCHES * 32
+    sched = OneCycleSchedule()
+    learn.fit(2, 1e-2, cbs=[sched])
+    assert len(sched.lrs) == 2 * core.SMOKE_BATCHES                     # el ciclo único se ajusta a los lotes que hay
+    res = learn.lr_find(num_it=40, show_plot=False)
+    assert res.num_it < 40 and len(res.lrs) <= res.num_it
+    np.testing.assert_allclose(np.diff(np.log(res.lrs)), np.log(1e8) / (res.num_it - 1))
+    monkeypatch.delenv("VPC2_SMOKE")
+    assert make_learner().lr_find(num_it=40, show_plot=False).num_it == 40   # sin humo, el barrido pedido
 
 
 def test_lr_find_bad_range():
