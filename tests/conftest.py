@@ -3,6 +3,12 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True)
+def no_smoke_from_environment(monkeypatch):
+    "Las pruebas de la biblioteca fijan su propio modo: una `VPC2_SMOKE=1` que venga del entorno no las corta."
+    monkeypatch.delenv("VPC2_SMOKE", raising=False)
+
+
 @pytest.fixture
 def one_thread():
     "Redes y tensores diminutos: un hilo es igual de rápido y no compite con otros procesos por los 2 núcleos."

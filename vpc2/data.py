@@ -324,8 +324,8 @@ class DataLoaders:
 def figuras_dls(n_train: int | None = None, n_valid: int | None = None, size: int | None = None,
                 batch_size: int | None = None, seed: int = 0, **kwargs) -> DataLoaders:
     "`DataLoaders` de clasificación de *Figuras* (tensores (3, H, W) en [0, 1]); `kwargs` va a `Figuras`."
-    n_train = n_train or pick(fast=512, full=5000)
-    n_valid = n_valid or pick(fast=128, full=1000)
+    n_train = n_train or smoke_size(pick(fast=512, full=5000))     # en humo, unas pocas imágenes
+    n_valid = n_valid or smoke_size(pick(fast=128, full=1000))
     size = size or pick(fast=32, full=64)
     train = Figuras(n_train, size, seed=seed, transform=image_to_tensor, **kwargs)
     valid = Figuras(n_valid, size, seed=seed, transform=image_to_tensor, offset=n_train, **kwargs)
@@ -347,8 +347,8 @@ def write_imagefolder(root: str | Path, n_train: int | None = None, n_valid: int
                       size: int | None = None, seed: int = 0, n_figures=None, occlusion: bool = False,
                       exist_ok: bool = False) -> Path:
     "Escribe *Figuras* como árbol `ImageFolder`: `root/train/<clase>/*.png` y `root/valid/<clase>/*.png`."
-    n_train = pick(fast=250, full=5000) if n_train is None else n_train
-    n_valid = pick(fast=100, full=1000) if n_valid is None else n_valid
+    n_train = smoke_size(pick(fast=250, full=5000)) if n_train is None else n_train
+    n_valid = smoke_size(pick(fast=100, full=1000)) if n_valid is None else n_valid
     size = pick(fast=32, full=64) if size is None else size
     root = _prepare_dir(root, exist_ok)
     opts = dict(size=size, seed=seed, n_figures=n_figures, occlusion=occlusion)
@@ -457,7 +457,7 @@ def write_coco(root: str | Path, n: int | None = None, size: int | None = None, 
                split: str = "train", n_figures=None, occlusion: bool = False, offset: int = 0,
                exist_ok: bool = False) -> Path:
     "Escribe *Figuras* en formato COCO: `images/<split>/`, `masks/<split>/` (semántica) y `annotations/instances_<split>.json`."
-    n = pick(fast=50, full=2000) if n is None else n
+    n = smoke_size(pick(fast=50, full=2000)) if n is None else n
     size = pick(fast=64, full=128) if size is None else size
     root = Path(root)
     ann_path = root/"annotations"/f"instances_{split}.json"
