@@ -24,7 +24,7 @@ __all__ = ['FeatureExtractor', 'frechet_distance', 'fid_from_features', 'judge_s
            'NoiseSchedule', 'timestep_embedding', 'DenoisingUNet', 'diffusion_loss', 'train_diffusion',
            'sample_diffusion']
 
-# %% ../nbs/12_generativos.ipynb #b7cec839
+# %% ../nbs/12_generativos.ipynb #75c4db20
 class FeatureExtractor(nn.Module):
     """Las activaciones de la penúltima capa de un clasificador `nn.Sequential` (todo menos la última lineal), como
     extractor de características para la FID; `num_features` es su dimensión (torchmetrics la lee)."""
@@ -37,7 +37,7 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.body(x).flatten(1)
 
-# %% ../nbs/12_generativos.ipynb #75c4db20
+# %% ../nbs/12_generativos.ipynb #2574f0fd
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     "Distancia de Fréchet entre N(mu1, sigma1) y N(mu2, sigma2): ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2·(Σ1Σ2)^½)."
     from scipy import linalg
@@ -55,7 +55,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     covmean = covmean.real                         # la parte imaginaria es error numérico
     return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
-# %% ../nbs/12_generativos.ipynb #72bb8bef
+# %% ../nbs/12_generativos.ipynb #1fc5fd79
 def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     "FID entre dos conjuntos de características (N, D): la distancia de Fréchet entre las gaussianas que los ajustan."
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
@@ -65,7 +65,7 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     r, f = real.double().cpu().numpy(), fake.double().cpu().numpy()
     return frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))
 
-# %% ../nbs/12_generativos.ipynb #1fc5fd79
+# %% ../nbs/12_generativos.ipynb #cba53231
 @torch.no_grad()
 def judge_samples(judge: nn.Module, images: torch.Tensor, num_classes: int, batch_size: int = 256) -> dict:
     """Lo que opina el clasificador juez de un lote de imágenes: clase predicha (`pred`), confianza media, cuántas
@@ -82,7 +82,7 @@ def judge_samples(judge: nn.Module, images: torch.Tensor, num_classes: int, batc
     return dict(pred=pred, confidence=probs.max(1).values.mean().item(), counts=counts,
                 coverage=int((counts >= 0.5 * len(images) / num_classes).sum()), score=kl.mean().exp().item())
 
-# %% ../nbs/12_generativos.ipynb #d2e463bb
+# %% ../nbs/12_generativos.ipynb #0c3a2522
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, σ²) ‖ N(0, 1)) en forma cerrada, con `logvar = log σ²`: suma sobre las dimensiones, una por muestra.
 
@@ -95,12 +95,12 @@ def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
                          "Para una sola muestra usá mu[None] y logvar[None].")
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).flatten(1).sum(1)
 
-# %% ../nbs/12_generativos.ipynb #8c9dd487
+# %% ../nbs/12_generativos.ipynb #493a0a20
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     "El truco de reparametrización: z = μ + σ·ε con ε ~ N(0, 1), así el gradiente pasa por μ y σ."
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
-# %% ../nbs/12_generativos.ipynb #1bf8f2b3
+# %% ../nbs/12_generativos.ipynb #461e392b
 class VAE(nn.Module):
     """Autoencoder variacional convolucional para imágenes de `channels`×`size`×`size` en [0, 1] (`size` múltiplo de 4).
 
@@ -143,7 +143,7 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator is not None else device)
         return self.decode(z.to(device))
 
-# %% ../nbs/12_generativos.ipynb #461e392b
+# %% ../nbs/12_generativos.ipynb #29684903
 def vae_loss(out, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """Menos la ELBO por imagen (promedio del lote): reconstrucción (entropía cruzada binaria sumada en los píxeles)
     + `beta`·KL. `out` es lo que devuelve `VAE.forward`; `x` son las imágenes en [0, 1]."""
@@ -154,7 +154,7 @@ def vae_loss(out, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
     return (rec + beta * kl_normal(mu, logvar)).mean()
 
-# %% ../nbs/12_generativos.ipynb #29684903
+# %% ../nbs/12_generativos.ipynb #18a1cc07
 @torch.no_grad()
 def interpolate(vae: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
     "Imágenes decodificadas a lo largo del segmento entre las medias latentes de `x_a` y `x_b` (C, H, W)."
@@ -162,7 +162,7 @@ def interpolate(vae: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) 
     w = torch.linspace(0, 1, steps, device=mu.device)[:, None]
     return vae.decode((1 - w) * mu[0] + w * mu[1])
 
-# %% ../nbs/12_generativos.ipynb #4322b64a
+# %% ../nbs/12_generativos.ipynb #97296315
 class Generator(nn.Module):
     """Generador estilo DCGAN: z (lote, `z_dim`) → lineal → mapa de `size/4`×`size/4` → dos convoluciones transpuestas
     (BatchNorm + ReLU) → imagen `channels`×`size`×`size` en [-1, 1] (tanh)."""
@@ -189,7 +189,7 @@ class Generator(nn.Module):
         self.train(was)
         return x
 
-# %% ../nbs/12_generativos.ipynb #97296315
+# %% ../nbs/12_generativos.ipynb #f7532c29
 class Discriminator(nn.Module):
     """Discriminador estilo DCGAN: dos convoluciones de paso 2 con LeakyReLU(0.2) → un logit por imagen
     (positivo = "parece real")."""
@@ -204,7 +204,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.net(x).squeeze(1)
 
-# %% ../nbs/12_generativos.ipynb #f7532c29
+# %% ../nbs/12_generativos.ipynb #fff08f19
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     "Pérdida del discriminador: entropía cruzada binaria con etiqueta 1 para las reales y 0 para las generadas."
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
@@ -214,7 +214,7 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     "Pérdida *no saturante* del generador: −log D(G(z)), es decir, BCE con etiqueta 1 para las generadas."
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
-# %% ../nbs/12_generativos.ipynb #c2adc7cc
+# %% ../nbs/12_generativos.ipynb #e19d17c8
 def train_gan(gen: Generator, disc: Discriminator, dl, epochs: int, lr: float = 2e-4, betas=(0.5, 0.999),
               callback=None, max_steps: int | None = None) -> dict[str, list[float]]:
     """Bucle de entrenamiento de una GAN: por lote, un paso del discriminador (reales contra generadas, estas
@@ -242,7 +242,7 @@ def train_gan(gen: Generator, disc: Discriminator, dl, epochs: int, lr: float = 
         if callback is not None: callback(epoch)
     return history
 
-# %% ../nbs/12_generativos.ipynb #c84d6c20
+# %% ../nbs/12_generativos.ipynb #e7f6202d
 def _check_images_pm1(x: torch.Tensor, tol: float = 1e-3) -> None:
     lo, hi = float(x.min()), float(x.max())
     if lo < -1 - tol or hi > 1 + tol:
@@ -250,7 +250,7 @@ def _check_images_pm1(x: torch.Tensor, tol: float = 1e-3) -> None:
                " Si vienen en [0, 1], usá x * 2 - 1." if lo >= 0 else ""
         raise ValueError(f"La difusión trabaja con imágenes escaladas a [-1, 1] y éstas van de {lo:.2f} a {hi:.2f}.{hint}")
 
-# %% ../nbs/12_generativos.ipynb #e7f6202d
+# %% ../nbs/12_generativos.ipynb #83d300fe
 class NoiseSchedule:
     """Cronograma lineal de ruido de DDPM: β_t de `beta_start` a `beta_end` en `num_steps` pasos, α_t = 1 − β_t,
     ᾱ_t = ∏ α_s. `add_noise` es el proceso hacia adelante q(x_t | x_0) en forma cerrada y `step` un paso del muestreo
@@ -325,7 +325,7 @@ class NoiseSchedule:
                             device=generator.device if generator is not None else x_t.device).to(x_t.device)
         return mean + var.sqrt() * noise
 
-# %% ../nbs/12_generativos.ipynb #ba1e6ee4
+# %% ../nbs/12_generativos.ipynb #dceb9875
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     "Embedding sinusoidal del paso `t` (como las posiciones del Transformer): [cos(t·ω_i), sin(t·ω_i)], (lote, `dim`)."
     if dim % 2: raise ValueError(f"dim={dim}: el embedding sinusoidal necesita una dimensión par.")
@@ -334,7 +334,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     args = t.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
-# %% ../nbs/12_generativos.ipynb #19e9d0b4
+# %% ../nbs/12_generativos.ipynb #8288455a
 class _ResBlock(nn.Module):
     "Bloque residual: (GroupNorm → SiLU → conv 3×3) dos veces, con el embedding de tiempo sumado en el medio."
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
@@ -350,7 +350,7 @@ class _ResBlock(nn.Module):
         h = self.conv2(F.silu(self.norm2(h)))
         return h + self.skip(x)
 
-# %% ../nbs/12_generativos.ipynb #8288455a
+# %% ../nbs/12_generativos.ipynb #c6dbc061
 class DenoisingUNet(nn.Module):
     """U-Net chica que predice el ruido ε de una imagen ruidosa x_t, condicionada al paso `t` (embedding sinusoidal +
     MLP) y, si `num_classes`, a la clase (un embedding que se suma al del tiempo). Dos niveles de resolución
@@ -386,14 +386,14 @@ class DenoisingUNet(nn.Module):
         h = self.up1(torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), h1], 1), emb)
         return self.out(h)
 
-# %% ../nbs/12_generativos.ipynb #5a6d50c4
+# %% ../nbs/12_generativos.ipynb #383669ce
 def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     "La pérdida simple de DDPM: t ~ U{0, …, T−1}, ε ~ N(0, I), x_t = add_noise(x0, ε, t) y MSE entre ε y la predicción."
     t = torch.randint(0, schedule.num_steps, (len(x0),), device=x0.device)
     noise = torch.randn_like(x0)
     return F.mse_loss(model(schedule.add_noise(x0, noise, t), t, y), noise)
 
-# %% ../nbs/12_generativos.ipynb #383669ce
+# %% ../nbs/12_generativos.ipynb #28d1f09a
 def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, lr: float = 2e-3,
                     conditional: bool = False, max_steps: int | None = None) -> list[float]:
     """Entrena `model` a predecir el ruido con `diffusion_loss` (AdamW, tasa en ciclo único). `dl` da `(x, y)` con `x`
@@ -415,7 +415,7 @@ def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, 
         history.append(total / max(n, 1))
     return history
 
-# %% ../nbs/12_generativos.ipynb #28d1f09a
+# %% ../nbs/12_generativos.ipynb #716ae754
 @torch.no_grad()
 def sample_diffusion(model: nn.Module, schedule: NoiseSchedule, n: int, shape: Sequence[int],
                      num_inference_steps: int | None = None, y: torch.Tensor | None = None,
