@@ -8,7 +8,6 @@ Docs: https://vpc2-curso.github.io/vpc2/no_supervisado.html.md"""
 from __future__ import annotations
 
 import math
-from itertools import permutations
 
 import numpy as np
 import torch
