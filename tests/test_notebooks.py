@@ -68,3 +68,12 @@ def test_imports_live_in_their_own_cells(nb):
            and "%pip install" not in source(c) and mixes_imports_and_code(source(c))]
     assert not bad, (f"{nb.name}: celdas que mezclan imports con otro código (nbdev las ejecuta al armar la "
                      f"documentación y fallan); poné los imports en una celda aparte: {bad}")
+
+
+@pytest.mark.parametrize("nb", NBS + [ROOT/"nbs"/"index.ipynb"], ids=lambda p: p.name)
+def test_markdown_is_not_commented_out(nb):
+    "Un cuaderno armado desde un script con formato percent puede dejar cada línea de texto como '# …' (un título)."
+    bad = [source(c)[:60] for c in cells(nb)[1:] if c["cell_type"] == "markdown"
+           and len([l for l in source(c).splitlines() if l]) >= 2
+           and all(l.startswith("# ") or l == "#" for l in source(c).splitlines() if l)]
+    assert not bad, f"{nb.name}: celdas de texto con cada línea comentada con '# ': {bad}"
