@@ -113,3 +113,20 @@ def test_no_estimate_in_fast_mode(monkeypatch, one_thread):
     finally:
         core.set_mode(None)
     assert "va a tardar" not in out.getvalue()
+
+
+def test_learner_accepts_ignored_labels_in_segmentation(no_smoke):
+    "Máscaras con un valor ignorado (255, como VOC): el Learner no lo toma por una clase y la exactitud no lo cuenta."
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 6, 6)
+    y = (x[:, 0] > 0).long()
+    y[:, 0, :] = 255                                # un borde sin clase
+    dl = DataLoader(TensorDataset(x, y), 4)
+    learn = Learner(nn.Conv2d(3, 2, 1), (dl, dl), loss_func=nn.CrossEntropyLoss(ignore_index=255), progress=False)
+    learn.fit(3, 0.1)
+    preds, targets = learn.get_preds()
+    keep = targets != 255
+    by_hand = (preds.argmax(1) == targets)[keep].float().mean().item()
+    assert learn.validate()["accuracy"] == pytest.approx(by_hand)
+    with pytest.raises(ValueError, match="etiquetas hasta 255"):   # sin ignore_index, 255 sí es un error
+        Learner(nn.Conv2d(3, 2, 1), (dl, dl), progress=False).fit(1, 0.1)

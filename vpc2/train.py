@@ -115,9 +115,10 @@ def as_metric_dict(metrics, device=None) -> dict[str, torchmetrics.Metric]:
         out[name] = m.to(device) if device is not None else m
     return out
 
-def default_metrics(n_classes: int) -> dict[str, torchmetrics.Metric]:
-    "Métrica por defecto para clasificación: exactitud (promedio micro: fracción de aciertos)."
-    return {"accuracy": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro", validate_args=False)}
+def default_metrics(n_classes: int, ignore_index: int | None = None) -> dict[str, torchmetrics.Metric]:
+    "Métrica por defecto para clasificación: exactitud (promedio micro: fracción de aciertos), sin contar `ignore_index`."
+    return {"accuracy": torchmetrics.classification.MulticlassAccuracy(n_classes, average="micro", ignore_index=ignore_index,
+                                                                        validate_args=False)}
 
 def _are_soft_labels(y: torch.Tensor) -> bool:
     "¿`y` son etiquetas blandas: una distribución por fila (lote × clases), como las de mixup/cutmix?"
@@ -219,11 +220,13 @@ class Learner:
         if soft and y.shape[1] != n_out:
             raise ValueError(f"Las etiquetas blandas (mixup/cutmix) tienen {y.shape[1]} clases pero el modelo devuelve {n_out} "
                              f"valores por imagen. Usá el mismo número de clases en los dos (num_classes={n_out} en mixup/cutmix).")
-        y_max = int(y.max()) if hard else 0
+        ignore = getattr(self.loss_func, "ignore_index", None)     # p. ej. los bordes sin clase en segmentación
+        labels = y[y != ignore] if hard and ignore is not None else y
+        y_max = int(labels.max()) if hard and labels.numel() else 0
         if y_max >= n_out:
             raise ValueError(f"Hay etiquetas hasta {y_max} pero el modelo devuelve sólo {n_out} valores por imagen "
                              f"(clases 0 a {n_out - 1}). Cambiá la última capa para que tenga al menos {y_max + 1} salidas.")
-        if self.metrics is None: self.metrics = as_metric_dict(default_metrics(n_out), self.device)
+        if self.metrics is None: self.metrics = as_metric_dict(default_metrics(n_out, ignore if hard else None), self.device)
 
     def _forward(self, batch) -> None:
         "Mueve el lote al dispositivo, avisa `before_batch` y calcula predicción y pérdida (común a entrenar y validar)."
