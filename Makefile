@@ -74,4 +74,5 @@ docs: setup
 ## Modo rápido por defecto; `VPC2_MODE=full make outputs` en una máquina con GPU; `NB=nbs/04_convolucion.ipynb` uno solo.
 outputs: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing --save $(NB)
+	$(BIN)/python tools/shrink_outputs.py $(NB)
 	$(BIN)/nbdev-clean

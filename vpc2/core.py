@@ -22,7 +22,8 @@ import torch
 # %% auto #0
 __all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'run_mode', 'set_mode', 'is_fast', 'pick', 'is_smoke',
            'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything', 'cache_dir',
-           'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment', 'run_banner']
+           'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment',
+           'run_banner']
 
 # %% ../nbs/00_core.ipynb #ac898269
 MODES = ("fast", "full")
@@ -141,6 +142,12 @@ def cache_dir(sub: str | None = None) -> Path:
                       "Definí VPC2_CACHE con una carpeta en la que puedas escribir.") from e
     return path
 
+# %% ../nbs/00_core.ipynb #d58bf2e5
+def display_path(path: str | Path) -> str:
+    "La ruta para mostrar, con `~` en lugar de la carpeta personal del usuario."
+    path, home = Path(path), Path.home()
+    return "~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+
 # %% ../nbs/00_core.ipynb #b5791b28
 def in_colab() -> bool:
     "¿Corre en Google Colab?"
@@ -197,7 +204,7 @@ def _refresh_hub_constants() -> None:
 def environment() -> dict:
     "Resumen del entorno: modo, dispositivo, plataforma, red y versiones."
     return dict(mode=run_mode(), device=str(get_device()), colab=in_colab(), kaggle=in_kaggle(), ci=in_ci(),
-                network=has_network(), cache=str(cache_dir()), python=sys.version.split()[0],
+                network=has_network(), cache=display_path(cache_dir()), python=sys.version.split()[0],
                 torch=torch.__version__, cuda=torch.cuda.is_available())
 
 # %% ../nbs/00_core.ipynb #9e55f753

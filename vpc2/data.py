@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .core import cache_dir, has_network, is_fast, pick, smoke_size
+from .core import cache_dir, display_path, has_network, is_fast, pick, smoke_size
 
 # %% auto #0
 __all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'DOWNLOAD_TIMEOUT', 'SAMPLE_IMAGES', 'Figure',
@@ -588,7 +588,7 @@ REAL_DATASETS = {
 
 def _missing_message(name: str, root: Path, reason: str, cause: Exception | None = None) -> str:
     info = REAL_DATASETS[name]
-    where = root/info.folder
+    root, where = display_path(root), display_path(root/info.folder)
     steps = info.how.format(url=info.url, root=root, where=where)
     corrupted = " (o alguno de sus archivos no pasa la verificación MD5)" if "corrupted" in str(cause) else ""
     return (f"No encontré el conjunto {info.title} en {where}{corrupted} y no lo descargué: {reason}. "
