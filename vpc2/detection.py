@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .core import cache_dir, has_network, is_fast, limit_batches, max_batches, pick
-from .data import DatasetNotFoundError, image_to_tensor, mask_to_box
+from .data import DatasetNotFoundError, DownloadError, download_file, image_to_tensor, mask_to_box
 
 # %% auto #0
 __all__ = ['BOX_FORMATS', 'COCO_IOU_THRESHOLDS', 'RECALL_POINTS', 'BBOX_CLIP', 'BELOW_LOW', 'BETWEEN', 'PENN_FUDAN_URL',
@@ -652,10 +652,12 @@ def _penn_fudan_dir(root: Path) -> Path:
     return root/"PennFudanPed" if (root/"PennFudanPed").is_dir() else root
 
 class PennFudan(Dataset):
-    "Peatones de Penn-Fudan como detección: imagen (transformada con `transform`) y objetivo `boxes`/`labels` (1 = persona)."
+    """Peatones de Penn-Fudan: imagen (transformada con `transform`) y objetivo `boxes`/`labels` (1 = persona);
+    con `with_masks`, también `masks` (K, H, W) en `uint8`, una por persona (segmentación de instancias)."""
     classes = ["fondo", "persona"]
 
-    def __init__(self, root: str | Path, transform=image_to_tensor, indices: Sequence[int] | None = None):
+    def __init__(self, root: str | Path, transform=image_to_tensor, indices: Sequence[int] | None = None,
+                 with_masks: bool = False):
         root = _penn_fudan_dir(Path(root))
         img_dir, mask_dir = root/"PNGImages", root/"PedMasks"
         if not img_dir.is_dir() or not mask_dir.is_dir():
@@ -666,7 +668,7 @@ class PennFudan(Dataset):
         missing = [m.name for m in self.masks if not m.is_file()]
         if missing: raise DatasetNotFoundError(f"Faltan máscaras en {mask_dir}: {missing[:3]}… Volvé a descomprimir el zip.")
         if not self.images: raise DatasetNotFoundError(f"{img_dir} no tiene imágenes .png: volvé a descomprimir {PENN_FUDAN_URL}.")
-        self.transform = transform
+        self.transform, self.with_masks = transform, with_masks
         self.indices = list(range(len(self.images))) if indices is None else list(indices)
 
     def __len__(self) -> int: return len(self.indices)
@@ -679,17 +681,22 @@ class PennFudan(Dataset):
         ids = ids[ids > 0]
         boxes = torch.tensor([mask_to_box(mask == k) for k in ids], dtype=torch.float32).reshape(-1, 4)
         target = dict(boxes=boxes, labels=torch.ones(len(ids), dtype=torch.int64))
+        if self.with_masks: target["masks"] = torch.from_numpy(mask[None] == ids[:, None, None]).to(torch.uint8)
         return (self.transform(img) if self.transform is not None else img), target
 
 def load_penn_fudan(root: str | Path | None = None, download: bool | None = None) -> Path:
     "Carpeta de Penn-Fudan: la busca en `root` (por defecto la caché de vpc2) y, si falta y hay red (o `download=True`), la baja."
-    root = Path(root) if root is not None else cache_dir("data")
+    root = Path(root) if root is not None else cache_dir("datos")
     folder = _penn_fudan_dir(root)
     if (folder/"PNGImages").is_dir(): return folder
     download = has_network() if download is None else download
     if not download:
         raise DatasetNotFoundError(f"Penn-Fudan no está en {root} y no hay red (o download=False). Bajá {PENN_FUDAN_URL}, "
                                    f"descomprimilo en {root} y volvé a correr; o seguí con Figuras.")
-    from torchvision.datasets.utils import download_and_extract_archive
-    download_and_extract_archive(PENN_FUDAN_URL, download_root=str(root))
+    from torchvision.datasets.utils import extract_archive
+    archive = download_file(PENN_FUDAN_URL, root/"PennFudanPed.zip")   # con tiempo límite y escritura atómica
+    try: extract_archive(str(archive), str(root))
+    except Exception as e:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{archive.name} no se pudo descomprimir: está dañado y lo borré ({e}). Probá de nuevo.") from e
     return _penn_fudan_dir(root)

@@ -23,7 +23,8 @@ from .data import DatasetNotFoundError, Figuras, figuras_target, image_to_tensor
 __all__ = ['IGNORE', 'check_masks', 'one_hot_mask', 'instance_masks', 'conv_transpose2d', 'bilinear_kernel',
            'fully_convolutional', 'FCN', 'conv_block', 'UNet', 'dice_loss', 'DiceCELoss', 'class_weights',
            'segmentation_confusion', 'pixel_accuracy', 'iou_per_class', 'mean_iou', 'dice_score', 'semantic_tensors',
-           'tiny_maskrcnn', 'evaluate_instances', 'trimap_to_mask', 'figuras_trimap', 'pets_segmentation']
+           'tiny_maskrcnn', 'evaluate_instances', 'pretrained_maskrcnn', 'finetune_penn_fudan', 'trimap_to_mask',
+           'figuras_trimap', 'pets_segmentation']
 
 # %% ../nbs/10_segmentacion.ipynb #21c64839
 def check_masks(masks, num_classes: int | None = None, images: torch.Tensor | None = None,
@@ -319,6 +320,33 @@ def evaluate_instances(model: nn.Module, data: Sequence, batch_size: int = 16, m
                        for o in outputs],
                       [dict(masks=t["masks"].bool(), labels=t["labels"]) for t in targets])
     return {k: v.item() for k, v in metric.compute().items() if v.numel() == 1}
+
+# %% ../nbs/10_segmentacion.ipynb #508661c6
+def pretrained_maskrcnn(num_classes: int, weights="DEFAULT", **kwargs) -> nn.Module:
+    "`maskrcnn_resnet50_fpn_v2` de torchvision (pesos de COCO por defecto) con cabezas nuevas para `num_classes` (fondo incluido)."
+    from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+    model = maskrcnn_resnet50_fpn_v2(weights=weights, **kwargs)
+    heads = model.roi_heads
+    heads.box_predictor = FastRCNNPredictor(heads.box_predictor.cls_score.in_features, num_classes)
+    heads.mask_predictor = MaskRCNNPredictor(heads.mask_predictor.conv5_mask.in_channels, 256, num_classes)
+    return model
+
+def finetune_penn_fudan(root, model: nn.Module, epochs: int, n_valid: int = 50, batch_size: int = 2, lr: float = 1e-4,
+                        seed: int = 0) -> tuple[dict, dict]:
+    "Ajusta `model` (tipo Mask R-CNN) a Penn-Fudan en `root`; devuelve el mAP de máscaras en validación antes y después."
+    from vpc2.data import collate_detection
+    from vpc2.detection import PennFudan, train_detector
+    order = torch.randperm(len(PennFudan(root)), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_valid = min(n_valid, len(order) - 1)
+    valid_ds = PennFudan(root, indices=order[:n_valid], with_masks=True)
+    valid = [valid_ds[i] for i in range(smoke_size(len(valid_ds)))]
+    train = torch.utils.data.DataLoader(PennFudan(root, indices=order[n_valid:], with_masks=True), batch_size=batch_size,
+                                        shuffle=True, collate_fn=collate_detection, generator=torch.Generator().manual_seed(seed))
+    before = evaluate_instances(model, valid, batch_size=batch_size)
+    train_detector(model, train, epochs=epochs, lr=lr)
+    return before, evaluate_instances(model, valid, batch_size=batch_size)
 
 # %% ../nbs/10_segmentacion.ipynb #c22ee3fa
 IGNORE = -100   # el ignore_index por defecto de nn.CrossEntropyLoss (Pascal VOC usa 255)
