@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .core import cache_dir, display_path, has_network, is_fast, pick, smoke_size
+from .core import cache_dir, display_path, has_network, is_fast, is_smoke, pick, smoke_size
 
 # %% auto #0
 __all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'DOWNLOAD_TIMEOUT', 'SAMPLE_IMAGES', 'Figure',
@@ -276,7 +276,10 @@ def default_batch_size() -> int:
     return pick(fast=32, full=64)
 
 def default_num_workers() -> int:
-    "Procesos del `DataLoader` según el modo: 0 en modo rápido; en modo completo, hasta 4 según los núcleos."
+    "Procesos del `DataLoader` según el modo: 0 en modo rápido y en humo; en modo completo, hasta 4 según los núcleos."
+    # En humo cada bucle deja el iterador a los dos lotes: reiniciar procesos persistentes a mitad de época llegó a
+    # costar ~5 s por época (04 pasó de 16 s a 270 s bajo nbdev-test); para dos lotes no hacen falta procesos.
+    if is_smoke(): return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return pick(fast=0, full=min(4, cores))
 
