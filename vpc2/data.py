@@ -33,8 +33,8 @@ __all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'DOW
            'default_batch_size', 'default_num_workers', 'seed_worker', 'collate_detection', 'DataLoaders',
            'figuras_dls', 'write_imagefolder', 'load_image', 'check_images', 'load_image_folder', 'rle_encode',
            'rle_decode', 'check_boxes', 'write_coco', 'CocoDataset', 'DatasetNotFoundError', 'RealDataset',
-           'DownloadError', 'file_md5', 'download_file', 'fashion_mnist', 'cifar10', 'hymenoptera', 'oxford_pets',
-           'figuras_like', 'load_dataset', 'sample_image', 'Digits']
+           'DownloadError', 'file_md5', 'download_file', 'download_and_extract', 'fashion_mnist', 'cifar10',
+           'hymenoptera', 'oxford_pets', 'figuras_like', 'load_dataset', 'sample_image', 'Digits']
 
 # %% ../nbs/01_datos.ipynb #01a8681f
 FIGURAS_CLASSES = ["círculo", "cuadrado", "triángulo", "estrella", "cruz"]
@@ -682,17 +682,20 @@ def _resources(name: str) -> list[tuple[str, str | None, str]]:
     if name == "hymenoptera": return [(REAL_DATASETS["hymenoptera"].url, None, "")]    # no hay MD5 publicado
     return [(url, md5, "oxford-iiit-pet") for url, md5 in OxfordIIITPet._RESOURCES]
 
-def _fetch(name: str, root: Path) -> None:
-    "Baja (con `download_file`) y descomprime cada archivo del conjunto; un archivo que no se descomprime se borra."
+def download_and_extract(url: str, folder: Path, md5: str | None = None) -> Path:
+    "Baja `url` a `folder` con `download_file` (si no está) y lo descomprime ahí; un archivo que no se descomprime se borra."
     from torchvision.datasets.utils import extract_archive
-    for url, md5, sub in _resources(name):
-        folder = root/sub
-        archive = folder/url.rsplit("/", 1)[-1]
-        if not archive.exists(): download_file(url, archive, md5)
-        try: extract_archive(str(archive), str(folder))
-        except Exception as e:
-            archive.unlink(missing_ok=True)
-            raise DownloadError(f"{archive.name} (de {url}) no se pudo descomprimir: está dañado y lo borré ({e}).") from e
+    archive = folder/url.rsplit("/", 1)[-1]
+    if not archive.exists(): download_file(url, archive, md5)
+    try: extract_archive(str(archive), str(folder))
+    except Exception as e:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{archive.name} (de {url}) no se pudo descomprimir: está dañado y lo borré ({e}).") from e
+    return folder
+
+def _fetch(name: str, root: Path) -> None:
+    "Baja y descomprime cada archivo del conjunto real `name` en su subcarpeta de `root`."
+    for url, md5, sub in _resources(name): download_and_extract(url, root/sub, md5)
 
 # %% ../nbs/01_datos.ipynb #682753e3
 def fashion_mnist(train: bool = True, root: str | Path | None = None, transform: Callable | None = None,

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .core import cache_dir, has_network, is_fast, limit_batches, max_batches, pick
-from .data import DatasetNotFoundError, DownloadError, download_file, image_to_tensor, mask_to_box
+from .data import DatasetNotFoundError, download_and_extract, image_to_tensor, mask_to_box
 
 # %% auto #0
 __all__ = ['BOX_FORMATS', 'COCO_IOU_THRESHOLDS', 'RECALL_POINTS', 'BBOX_CLIP', 'BELOW_LOW', 'BETWEEN', 'PENN_FUDAN_URL',
@@ -693,10 +693,5 @@ def load_penn_fudan(root: str | Path | None = None, download: bool | None = None
     if not download:
         raise DatasetNotFoundError(f"Penn-Fudan no está en {root} y no hay red (o download=False). Bajá {PENN_FUDAN_URL}, "
                                    f"descomprimilo en {root} y volvé a correr; o seguí con Figuras.")
-    from torchvision.datasets.utils import extract_archive
-    archive = download_file(PENN_FUDAN_URL, root/"PennFudanPed.zip")   # con tiempo límite y escritura atómica
-    try: extract_archive(str(archive), str(root))
-    except Exception as e:
-        archive.unlink(missing_ok=True)
-        raise DownloadError(f"{archive.name} no se pudo descomprimir: está dañado y lo borré ({e}). Probá de nuevo.") from e
+    download_and_extract(PENN_FUDAN_URL, root)       # con tiempo límite, escritura atómica y sin restos si falla
     return _penn_fudan_dir(root)
