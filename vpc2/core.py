@@ -13,6 +13,7 @@ import random
 import socket
 import sys
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'run_mode', 'set_mode', 'is_fast', 'pick', 'is_smoke',
-           'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything', 'cache_dir',
-           'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline', 'environment',
-           'run_banner']
+__all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'STARTUP_THREADS', 'run_mode', 'set_mode', 'is_fast', 'pick',
+           'is_smoke', 'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything',
+           'cache_dir', 'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline',
+           'environment', 'mode_threads', 'num_threads', 'run_banner']
 
 # %% ../nbs/00_core.ipynb #ac898269
 MODES = ("fast", "full")
@@ -207,14 +208,36 @@ def environment() -> dict:
                 network=has_network(), cache=display_path(cache_dir()), python=sys.version.split()[0],
                 torch=torch.__version__, cuda=torch.cuda.is_available())
 
+# %% ../nbs/00_core.ipynb #4500ade3
+STARTUP_THREADS = torch.get_num_threads()  # los hilos que PyTorch eligió al importar vpc2
+
+def mode_threads() -> int:
+    "Hilos de CPU para PyTorch en el modo actual: 1 en modo rápido, los de PyTorch por defecto en modo completo."
+    return pick(fast=1, full=STARTUP_THREADS)
+
+@contextmanager
+def num_threads(n: int):
+    "Durante el bloque, PyTorch (y OpenCV, si está importado) usan `n` hilos; al salir vuelven los de antes."
+    if n < 1: raise ValueError(f"num_threads({n}): la cantidad de hilos tiene que ser al menos 1.")
+    cv2 = sys.modules.get("cv2")
+    old_torch, old_cv = torch.get_num_threads(), cv2.getNumThreads() if cv2 else None
+    torch.set_num_threads(n)
+    if cv2: cv2.setNumThreads(n)
+    try: yield
+    finally:
+        torch.set_num_threads(old_torch)
+        if cv2: cv2.setNumThreads(old_cv)
+
 # %% ../nbs/00_core.ipynb #9e55f753
 def run_banner() -> str:
-    "Una línea que dice con qué se produjeron los resultados del cuaderno: modo, dispositivo, red y versiones; la imprime y la devuelve."
+    "Fija los hilos de PyTorch del modo (`mode_threads`) e imprime y devuelve una línea que dice con qué se produjeron los resultados del cuaderno: modo, dispositivo, hilos, red y versiones."
+    torch.set_num_threads(mode_threads())
     mode = "rápido" if is_fast() else "completo" + (" (corrida de humo)" if is_smoke() else "")
     device = get_device()
     name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     from vpc2 import __version__
     line = (f"Resultados producidos en modo {mode} · dispositivo {device.type}{name} · "
+            f"{torch.get_num_threads()} hilo{'s' if torch.get_num_threads() > 1 else ''} de CPU · "
             f"{'con' if has_network() else 'sin'} red · torch {torch.__version__} · vpc2 {__version__}")
     print(line)
     return line
