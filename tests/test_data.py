@@ -242,6 +242,46 @@ def test_figuras_dls_and_dataloaders_follow_the_mode():
         DataLoaders.from_datasets(Figuras(4), Figuras(4), batch_size=-1)
 
 
+@pytest.mark.parametrize("bad", [dict(n_train=0), dict(n_valid=0), dict(batch_size=0), dict(n_train=-3), dict(batch_size=1.5)])
+def test_figuras_dls_zero_is_an_error_not_the_default(bad):
+    "0 no significa 'el valor por defecto' (eso es None): antes figuras_dls(n_train=0) usaba 512 imágenes sin avisar."
+    with pytest.raises(ValueError, match=f"{list(bad)[0]}=.*None"):
+        figuras_dls(**bad)
+
+
+def test_from_datasets_rejects_zero_batch_and_negative_workers():
+    with pytest.raises(ValueError, match="batch_size=0"):
+        DataLoaders.from_datasets(Figuras(4), Figuras(4), batch_size=0)
+    with pytest.raises(ValueError, match="num_workers=-1"):
+        DataLoaders.from_datasets(Figuras(4), Figuras(4), num_workers=-1)
+
+
+def test_image_to_tensor_respects_the_dtype():
+    "uint8 / 255, uint16 / 65535, float sin tocar (antes se dividía por 255 siempre), PIL y tensores."
+    from PIL import Image
+    from torchvision.transforms import ToTensor
+    img = Figuras(2, size=24)[1][0]
+    x = image_to_tensor(img)
+    torch.testing.assert_close(x, ToTensor()(img))
+    torch.testing.assert_close(image_to_tensor(img.astype(np.float32)/255), x)
+    torch.testing.assert_close(image_to_tensor((img.astype(np.float64)/255)), x)
+    torch.testing.assert_close(image_to_tensor(img.astype(np.uint16)*257), x)
+    torch.testing.assert_close(image_to_tensor(Image.fromarray(img)), x)
+    torch.testing.assert_close(image_to_tensor(Image.fromarray(img).convert("P")), ToTensor()(Image.fromarray(img).convert("P").convert("RGB")))
+    torch.testing.assert_close(image_to_tensor(torch.from_numpy(img).permute(2, 0, 1)), x)
+    assert image_to_tensor(img[..., 0]).shape == (1, 24, 24)
+    ro = img.copy(); ro.flags.writeable = False
+    torch.testing.assert_close(image_to_tensor(ro), x)
+
+
+@pytest.mark.parametrize("bad, msg", [(np.zeros((4, 4), np.int64), "uint8"), (np.zeros((3, 8, 8), np.uint8), "np.transpose"),
+                                      (torch.zeros(8, 8, 3), "permute"), ("imagen.png", "No sé convertir"),
+                                      (np.zeros((2, 2, 2, 2, 2)), "dimensiones")])
+def test_image_to_tensor_errors_in_spanish(bad, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        image_to_tensor(bad)
+
+
 # ---------------------------------------------------------------- disco
 
 def test_imagefolder_round_trip(tmp_path):

@@ -263,14 +263,77 @@ def figuras_target(sample: FiguraSample, with_masks: bool = False) -> dict:
         target["semantic"] = torch.from_numpy(kinds[sample.owner.astype(np.int64) + 1])
     return target
 
-# %% ../nbs/01_datos.ipynb #8c74183f
-def image_to_tensor(img: np.ndarray) -> torch.Tensor:
-    "Imagen NumPy `uint8` (H, W, C) o (H, W) → tensor `float32` (C, H, W) en [0, 1], como `ToTensor`."
-    img = np.ascontiguousarray(img)
-    t = torch.from_numpy(img if img.flags.writeable else img.copy())   # PIL da arreglos de solo lectura
-    if t.ndim == 2: t = t[..., None]
-    return t.permute(2, 0, 1).float().div_(255)
+# %% ../nbs/01_datos.ipynb #ce80543f
+_IMAGE_DIMS_HELP = "se esperaba (H,W), (C,H,W) o un lote (N,C,H,W)"
 
+def _check_channels(c: int, channels: int | None) -> None:
+    "Error en español si la imagen no tiene la cantidad de canales pedida."
+    if channels is None or c == channels: return
+    if c == 4 and channels == 3:
+        fix = "Si es RGBA, quitá la transparencia: img.convert('RGB') en PIL, a[..., :3] en NumPy o x[:3] en un tensor."
+    elif c == 1 and channels == 3:
+        fix = "Si es una imagen en grises, repetí el canal: img.convert('RGB') en PIL o x.expand(3, -1, -1) en un tensor."
+    elif c == 3 and channels == 1:
+        fix = "Pasala a grises con img.convert('L') en PIL o torchvision.transforms.v2.Grayscale()."
+    else:
+        fix = f"Revisá de dónde viene la imagen y convertila a {channels} canales."
+    raise ValueError(f"La imagen tiene {c} canales pero se esperaban {channels}. {fix}")
+
+def _scale_to_float(x: torch.Tensor) -> torch.Tensor:
+    "Enteros de 8 o 16 bits → float32 en [0,1]; float → float32 tal cual; bool → 0/1."
+    if x.dtype == torch.uint8: return x.float().div_(255)
+    if x.dtype == getattr(torch, "uint16", None): return x.float().div_(65535)   # torch.uint16 existe desde torch 2.3
+    if x.dtype == torch.bool: return x.float()
+    if x.is_floating_point(): return x.float()
+    raise TypeError(f"Tipo de imagen no soportado: {x.dtype}. Usá uint8 (valores 0 a 255), uint16 o float (valores en [0,1]); "
+                    "por ejemplo a.astype(np.uint8) si los valores ya van de 0 a 255, o a / a.max() para llevarlos a [0,1].")
+
+_PIL_KEEP = {"1", "L", "RGB", "RGBA", "I;16", "F"}
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    "Imagen PIL → arreglo (H,W) o (H,W,C); los modos con paleta u otros espacios de color pasan a RGB."
+    if img.mode not in _PIL_KEEP:
+        img = img.convert("RGBA" if img.mode == "P" and "transparency" in img.info else "RGB")
+    return np.array(img)   # copia escribible: torch.from_numpy avisa con arreglos de sólo lectura
+
+def _array_to_chw(a: np.ndarray) -> torch.Tensor:
+    "Arreglo NumPy (H,W), (H,W,C) o (N,H,W,C) → tensor (C,H,W) o (N,C,H,W) sin convertir el tipo."
+    if not a.flags.writeable: a = a.copy()
+    if a.ndim == 2: return torch.from_numpy(np.ascontiguousarray(a))[None]
+    if a.ndim == 3:
+        if a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4):
+            raise ValueError(f"El arreglo NumPy de forma {a.shape} parece estar en (C,H,W), pero NumPy usa (H,W,C). "
+                             "Reordenalo con np.transpose(a, (1, 2, 0)) o pasá un tensor de PyTorch.")
+        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+    if a.ndim == 4: return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)
+    raise ValueError(f"Arreglo de {a.ndim} dimensiones {a.shape}: se esperaba (H,W), (H,W,C) o un lote (N,H,W,C).")
+
+def _tensor_dims_ok(x: torch.Tensor) -> torch.Tensor:
+    "Tensor (H,W), (C,H,W) o (N,C,H,W) → (C,H,W) o (N,C,H,W), con errores claros."
+    if x.ndim == 2: return x[None]
+    if x.ndim == 3 and x.shape[0] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
+        raise ValueError(f"El tensor de forma {tuple(x.shape)} parece estar en (H,W,C), pero PyTorch usa (C,H,W). "
+                         "Reordenalo con x.permute(2, 0, 1).")
+    if x.ndim in (3, 4): return x
+    hint = " Si es un video (N,T,C,H,W), elegí un cuadro con x[:, t]." if x.ndim == 5 else ""
+    raise ValueError(f"Tensor de {x.ndim} dimensiones {tuple(x.shape)}: {_IMAGE_DIMS_HELP}.{hint}")
+
+def image_to_tensor(img, channels: int | None = None) -> torch.Tensor:
+    """Imagen PIL, arreglo NumPy `(H,W,C)`/`(H,W)` o tensor → tensor `float32` `(C,H,W)`, como `ToTensor`.
+
+    `uint8` se divide por 255 y `uint16` por 65535 (quedan en $[0,1]$); `float` pasa a `float32` sin cambiar la
+    escala; `bool` da 0 y 1. Una imagen en grises `(H,W)` queda `1×H×W`. Un lote NumPy `(N,H,W,C)` o un tensor
+    `(N,C,H,W)` devuelve `(N,C,H,W)`. Con `channels` se exige esa cantidad de canales."""
+    if isinstance(img, Image.Image): x = _array_to_chw(_pil_to_array(img))
+    elif isinstance(img, np.ndarray): x = _array_to_chw(img)
+    elif isinstance(img, torch.Tensor): x = _tensor_dims_ok(img.detach().cpu())
+    else:
+        raise TypeError(f"No sé convertir un {type(img).__name__} en imagen: pasá una imagen PIL, "
+                        "un arreglo NumPy (H,W,C) o un tensor (C,H,W).")
+    _check_channels(x.shape[-3], channels)
+    return _scale_to_float(x)
+
+# %% ../nbs/01_datos.ipynb #8c74183f
 def default_batch_size() -> int:
     "Tamaño de lote según el modo: 32 en modo rápido, 64 en modo completo."
     return pick(fast=32, full=64)
@@ -294,6 +357,13 @@ def collate_detection(batch):
     return tuple(zip(*batch))
 
 # %% ../nbs/01_datos.ipynb #d15f3de4
+def _check_count(name: str, value, what: str, minimum: int = 1) -> int:
+    "Un entero >= `minimum`; si no, un error que nombra el argumento (0 no significa 'el valor por defecto': para eso, None)."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r}: {what} tiene que ser un entero >= {minimum}. "
+                         f"Para usar el valor por defecto del modo, pasá {name}=None (u omitilo).")
+    return int(value)
+
 @dataclass
 class DataLoaders:
     "Par de `DataLoader`: `train` (barajado) y `valid` (en orden)."
@@ -313,9 +383,8 @@ class DataLoaders:
     def from_datasets(cls, train_ds: Dataset, valid_ds: Dataset, batch_size: int | None = None,
                       num_workers: int | None = None, **kw) -> "DataLoaders":
         "Crea los dos cargadores; el tamaño de lote y los procesos salen del modo si no se indican."
-        batch_size = batch_size or default_batch_size()
-        num_workers = default_num_workers() if num_workers is None else num_workers
-        if batch_size < 1: raise ValueError(f"batch_size={batch_size}: el tamaño de lote tiene que ser >= 1.")
+        batch_size = default_batch_size() if batch_size is None else _check_count("batch_size", batch_size, "el tamaño de lote")
+        num_workers = default_num_workers() if num_workers is None else _check_count("num_workers", num_workers, "los procesos", 0)
         shuffle = kw.pop("shuffle", True)
         opts = dict(num_workers=num_workers, pin_memory=torch.cuda.is_available() and not is_fast())
         if num_workers > 0: opts.update(persistent_workers=True, worker_init_fn=seed_worker)
@@ -327,9 +396,9 @@ class DataLoaders:
 def figuras_dls(n_train: int | None = None, n_valid: int | None = None, size: int | None = None,
                 batch_size: int | None = None, seed: int = 0, **kwargs) -> DataLoaders:
     "`DataLoaders` de clasificación de *Figuras* (tensores (3, H, W) en [0, 1]); `kwargs` va a `Figuras`."
-    n_train = n_train or smoke_size(pick(fast=512, full=5000))     # en humo, unas pocas imágenes
-    n_valid = n_valid or smoke_size(pick(fast=128, full=1000))
-    size = size or pick(fast=32, full=64)
+    n_train = smoke_size(pick(fast=512, full=5000)) if n_train is None else _check_count("n_train", n_train, "la cantidad de imágenes de entrenamiento")
+    n_valid = smoke_size(pick(fast=128, full=1000)) if n_valid is None else _check_count("n_valid", n_valid, "la cantidad de imágenes de validación")
+    size = pick(fast=32, full=64) if size is None else size     # Figuras explica si es muy chico
     train = Figuras(n_train, size, seed=seed, transform=image_to_tensor, **kwargs)
     valid = Figuras(n_valid, size, seed=seed, transform=image_to_tensor, offset=n_train, **kwargs)
     return DataLoaders.from_datasets(train, valid, batch_size=batch_size)
