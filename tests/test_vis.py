@@ -16,9 +16,10 @@ from torch.testing import assert_close
 from torchvision.transforms import ToTensor, v2
 from torchvision.transforms.functional import to_pil_image
 
-from vpc2.vis import (IMAGENET_MEAN, IMAGENET_STD, _TAB10, confusion_matrix, denormalize, draw_boxes, overlay_mask,
+from vpc2.data import image_to_tensor
+from vpc2.vis import (IMAGENET_MEAN, IMAGENET_STD, _TAB10, confusion_matrix_tensor, denormalize, draw_boxes, overlay_mask,
                       plot_channels, plot_confusion_matrix, plot_curves, plot_feature_maps, show_grid, show_image,
-                      to_numpy_image, to_pil, to_tensor_image)
+                      to_numpy_image, to_pil)
 
 RNG = np.random.default_rng(123)
 
@@ -38,7 +39,7 @@ def rand_u8(*shape):
 @pytest.mark.parametrize("shape", [(1, 1, 3), (17, 5, 3), (8, 9, 4), (6, 11), (4, 4, 1)])
 def test_roundtrip_numpy_tensor_numpy_is_exact(shape):
     a = rand_u8(*shape)
-    back = to_numpy_image(to_tensor_image(a))
+    back = to_numpy_image(image_to_tensor(a))
     expected = a[..., 0] if a.ndim == 3 and a.shape[-1] == 1 else a   # un canal vuelve como (H, W)
     np.testing.assert_array_equal(back, expected)
 
@@ -46,7 +47,7 @@ def test_roundtrip_numpy_tensor_numpy_is_exact(shape):
 @pytest.mark.parametrize("mode,shape", [("L", (7, 5)), ("RGB", (7, 5, 3)), ("RGBA", (7, 5, 4))])
 def test_roundtrip_pil_is_exact_and_matches_torchvision(mode, shape):
     pil = Image.fromarray(rand_u8(*shape), mode=mode)
-    x = to_tensor_image(pil)
+    x = image_to_tensor(pil)
     assert_close(x, ToTensor()(pil))
     back = to_pil(x)
     assert back.mode == mode
@@ -57,16 +58,16 @@ def test_roundtrip_pil_is_exact_and_matches_torchvision(mode, shape):
 def test_palette_and_bilevel_pil_modes():
     rgb = Image.fromarray(rand_u8(6, 6, 3))
     pal = rgb.convert("P")
-    assert_close(to_tensor_image(pal), ToTensor()(pal.convert("RGB")))     # la paleta se expande a RGB, no índices
+    assert_close(image_to_tensor(pal), ToTensor()(pal.convert("RGB")))     # la paleta se expande a RGB, no índices
     bits = Image.fromarray(rand_u8(6, 6) > 127)                             # modo "1"
     assert bits.mode == "1"
-    x = to_tensor_image(bits)
+    x = image_to_tensor(bits)
     assert x.shape == (1, 6, 6) and set(x.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_uint16_is_scaled_to_unit_range():
     a = np.array([[0, 65535], [32768, 1]], np.uint16)
-    assert_close(to_tensor_image(a), torch.tensor(a, dtype=torch.float32)[None] / 65535)
+    assert_close(image_to_tensor(a), torch.tensor(a, dtype=torch.float32)[None] / 65535)
 
 
 def test_readonly_and_negative_stride_arrays_convert_without_warnings():
@@ -74,20 +75,20 @@ def test_readonly_and_negative_stride_arrays_convert_without_warnings():
     ro = a.copy(); ro.flags.writeable = False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert_close(to_tensor_image(ro), ToTensor()(a))
-        assert_close(to_tensor_image(a[:, ::-1]), ToTensor()(np.ascontiguousarray(a[:, ::-1])))
+        assert_close(image_to_tensor(ro), ToTensor()(a))
+        assert_close(image_to_tensor(a[:, ::-1]), ToTensor()(np.ascontiguousarray(a[:, ::-1])))
 
 
 def test_tensor_with_grad_is_detached():
     x = torch.rand(3, 4, 4, requires_grad=True)
-    out = to_tensor_image(x)
+    out = image_to_tensor(x)
     assert not out.requires_grad
     assert to_numpy_image(x, np.float32).shape == (4, 4, 3)
 
 
 def test_float64_numpy_batch_becomes_float32_nchw():
     a = RNG.random((2, 5, 6, 3))
-    x = to_tensor_image(a)
+    x = image_to_tensor(a)
     assert x.shape == (2, 3, 5, 6) and x.dtype == torch.float32
     assert_close(x[1, 2], torch.tensor(a[1, :, :, 2], dtype=torch.float32))
 
@@ -101,15 +102,15 @@ def test_float64_numpy_batch_becomes_float32_nchw():
 ])
 def test_bad_inputs_have_spanish_errors(bad, msg):
     with pytest.raises((ValueError, TypeError), match=msg):
-        to_tensor_image(bad)
+        image_to_tensor(bad)
 
 
 @pytest.mark.parametrize("c,channels,fix", [(4, 3, "RGBA"), (1, 3, "expand"), (3, 1, "convert('L')")])
 def test_channel_mismatch_names_the_fix(c, channels, fix):
     with pytest.raises(ValueError, match=rf"{c} canales.*{channels}"):
-        to_tensor_image(torch.zeros(c, 4, 4), channels=channels)
+        image_to_tensor(torch.zeros(c, 4, 4), channels=channels)
     with pytest.raises(ValueError, match=fix.replace("(", r"\(").replace(")", r"\)")):
-        to_tensor_image(torch.zeros(c, 4, 4), channels=channels)
+        image_to_tensor(torch.zeros(c, 4, 4), channels=channels)
 
 
 def test_to_numpy_image_rounds_and_clamps():
@@ -214,12 +215,12 @@ def test_plot_curves_metrics_only_and_tensor_values():
 def test_confusion_matrix_matches_sklearn_on_lists_and_tensors(normalize):
     y_true = RNG.integers(0, 5, 300); y_pred = RNG.integers(0, 5, 300)
     ref = torch.from_numpy(sk_confusion_matrix(y_true, y_pred, labels=range(5), normalize=normalize))
-    assert_close(confusion_matrix(list(y_true), torch.from_numpy(y_pred), 5, normalize=normalize).double(), ref.double())
+    assert_close(confusion_matrix_tensor(list(y_true), torch.from_numpy(y_pred), 5, normalize=normalize).double(), ref.double())
 
 
 def test_confusion_matrix_length_mismatch():
     with pytest.raises(ValueError, match="mismo conjunto"):
-        confusion_matrix([0, 1, 2], [0, 1], 3)
+        confusion_matrix_tensor([0, 1, 2], [0, 1], 3)
 
 
 def test_plot_confusion_matrix_annotation_rules():
@@ -247,3 +248,10 @@ def test_module_imports_stay_light():
         if isinstance(node, ast.Import): imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module: imported.add(node.module.split(".")[0])
     assert not imported & {"cv2", "skimage", "sklearn"}, imported
+
+
+def test_one_name_per_thing():
+    "vpc2.vis no tapa la confusion_matrix de scikit-learn ni repite el conversor de imágenes de vpc2.data."
+    import vpc2.vis as vis
+    assert not hasattr(vis, "confusion_matrix") and not hasattr(vis, "to_tensor_image")
+    assert vis.image_to_tensor is image_to_tensor

@@ -19,81 +19,12 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
+from .data import image_to_tensor
+
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_tensor_image', 'to_numpy_image', 'to_pil', 'denormalize', 'show_image',
-           'show_grid', 'plot_channels', 'draw_boxes', 'overlay_mask', 'plot_curves', 'confusion_matrix',
-           'plot_confusion_matrix', 'plot_feature_maps']
-
-# %% ../nbs/02_visualizacion.ipynb #f321abf5
-_IMAGE_DIMS_HELP = "se esperaba (H,W), (C,H,W) o un lote (N,C,H,W)"
-
-def _check_channels(c: int, channels: int | None) -> None:
-    "Error en español si la imagen no tiene la cantidad de canales pedida."
-    if channels is None or c == channels: return
-    if c == 4 and channels == 3:
-        fix = "Si es RGBA, quitá la transparencia: img.convert('RGB') en PIL, a[..., :3] en NumPy o x[:3] en un tensor."
-    elif c == 1 and channels == 3:
-        fix = "Si es una imagen en grises, repetí el canal: img.convert('RGB') en PIL o x.expand(3, -1, -1) en un tensor."
-    elif c == 3 and channels == 1:
-        fix = "Pasala a grises con img.convert('L') en PIL o torchvision.transforms.v2.Grayscale()."
-    else:
-        fix = f"Revisá de dónde viene la imagen y convertila a {channels} canales."
-    raise ValueError(f"La imagen tiene {c} canales pero se esperaban {channels}. {fix}")
-
-def _scale_to_float(x: torch.Tensor) -> torch.Tensor:
-    "Enteros de 8 o 16 bits → float32 en [0,1]; float → float32 tal cual; bool → 0/1."
-    if x.dtype == torch.uint8: return x.float() / 255
-    if x.dtype == getattr(torch, "uint16", None): return x.float() / 65535   # torch.uint16 existe desde torch 2.3
-    if x.dtype == torch.bool: return x.float()
-    if x.is_floating_point(): return x.float()
-    raise TypeError(f"Tipo de imagen no soportado: {x.dtype}. Usá uint8 (valores 0 a 255) o float (valores en [0,1]); "
-                    "por ejemplo a.astype(np.uint8) si los valores ya van de 0 a 255, o a / a.max() para llevarlos a [0,1].")
-
-_PIL_KEEP = {"1", "L", "RGB", "RGBA", "I;16", "F"}
-
-def _pil_to_array(img: Image.Image) -> np.ndarray:
-    "Imagen PIL → arreglo (H,W) o (H,W,C); los modos con paleta u otros espacios de color pasan a RGB."
-    if img.mode not in _PIL_KEEP:
-        img = img.convert("RGBA" if img.mode == "P" and "transparency" in img.info else "RGB")
-    return np.array(img)   # copia escribible: torch.from_numpy avisa con arreglos de sólo lectura
-
-def _array_to_chw(a: np.ndarray) -> torch.Tensor:
-    "Arreglo NumPy (H,W), (H,W,C) o (N,H,W,C) → tensor (C,H,W) o (N,C,H,W) sin convertir el tipo."
-    if not a.flags.writeable: a = a.copy()
-    if a.ndim == 2: return torch.from_numpy(np.ascontiguousarray(a))[None]
-    if a.ndim == 3:
-        if a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4):
-            raise ValueError(f"El arreglo NumPy de forma {a.shape} parece estar en (C,H,W), pero NumPy usa (H,W,C). "
-                             "Reordenalo con np.transpose(a, (1, 2, 0)) o pasá un tensor de PyTorch.")
-        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
-    if a.ndim == 4: return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)
-    raise ValueError(f"Arreglo de {a.ndim} dimensiones {a.shape}: se esperaba (H,W), (H,W,C) o un lote (N,H,W,C).")
-
-def _tensor_dims_ok(x: torch.Tensor) -> torch.Tensor:
-    "Tensor (H,W), (C,H,W) o (N,C,H,W) → (C,H,W) o (N,C,H,W), con errores claros."
-    if x.ndim == 2: return x[None]
-    if x.ndim == 3 and x.shape[0] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
-        raise ValueError(f"El tensor de forma {tuple(x.shape)} parece estar en (H,W,C), pero PyTorch usa (C,H,W). "
-                         "Reordenalo con x.permute(2, 0, 1).")
-    if x.ndim in (3, 4): return x
-    hint = " Si es un video (N,T,C,H,W), elegí un cuadro con x[:, t]." if x.ndim == 5 else ""
-    raise ValueError(f"Tensor de {x.ndim} dimensiones {tuple(x.shape)}: {_IMAGE_DIMS_HELP}.{hint}")
-
-# %% ../nbs/02_visualizacion.ipynb #e984e7fc
-def to_tensor_image(img, channels: int | None = None) -> torch.Tensor:
-    """Convierte una imagen PIL, un arreglo NumPy `(H,W,C)`/`(H,W)` o un tensor en un tensor `float32` `(C,H,W)`.
-
-    Los `uint8` se dividen por 255 (quedan en $[0,1]$); los `float` pasan a `float32` sin cambiar la escala. Una imagen
-    en grises `(H,W)` queda `1×H×W`. Un lote NumPy `(N,H,W,C)` o un tensor `(N,C,H,W)` devuelve `(N,C,H,W)`.
-    Con `channels` se exige esa cantidad de canales."""
-    if isinstance(img, Image.Image): x = _array_to_chw(_pil_to_array(img))
-    elif isinstance(img, np.ndarray): x = _array_to_chw(img)
-    elif isinstance(img, torch.Tensor): x = _tensor_dims_ok(img.detach().cpu())
-    else:
-        raise TypeError(f"No sé convertir un {type(img).__name__} en imagen: pasá una imagen PIL, "
-                        "un arreglo NumPy (H,W,C) o un tensor (C,H,W).")
-    _check_channels(x.shape[-3], channels)
-    return _scale_to_float(x)
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_numpy_image', 'to_pil', 'denormalize', 'show_image', 'show_grid', 'plot_channels',
+           'draw_boxes', 'overlay_mask', 'plot_curves', 'confusion_matrix_tensor', 'plot_confusion_matrix',
+           'plot_feature_maps']
 
 # %% ../nbs/02_visualizacion.ipynb #1a4a94ef
 def to_numpy_image(x, dtype=np.uint8) -> np.ndarray:
@@ -105,7 +36,7 @@ def to_numpy_image(x, dtype=np.uint8) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype={dtype} no soportado: usá np.uint8 (0 a 255) o np.float32 ([0,1]).")
-    t = to_tensor_image(x).clamp(0, 1)
+    t = image_to_tensor(x).clamp(0, 1)
     t = t.permute(0, 2, 3, 1) if t.ndim == 4 else t.permute(1, 2, 0)
     if t.shape[-1] == 1: t = t[..., 0]
     if dtype == np.uint8: return (t * 255).round().to(torch.uint8).numpy()
@@ -130,12 +61,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     "Deshace `Normalize(mean, std)`: devuelve `x * std + mean` por canal, para tensores `(C,H,W)` o `(N,C,H,W)`."
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"denormalize recibe un tensor (C,H,W) o (N,C,H,W), no {type(x).__name__}; convertilo con to_tensor_image.")
+        raise TypeError(f"denormalize recibe un tensor (C,H,W) o (N,C,H,W), no {type(x).__name__}; convertilo con image_to_tensor.")
     if x.ndim not in (3, 4):
         raise ValueError(f"Tensor de {x.ndim} dimensiones {tuple(x.shape)}: denormalize espera (C,H,W) o (N,C,H,W).")
     if not x.is_floating_point():
         raise TypeError(f"denormalize espera un tensor float normalizado y recibió {x.dtype}: "
-                        "una imagen uint8 no está normalizada (convertila con to_tensor_image).")
+                        "una imagen uint8 no está normalizada (convertila con image_to_tensor).")
     mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
     std = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
     if mean.shape[0] != x.shape[-3] or std.shape[0] != x.shape[-3]:
@@ -157,7 +88,7 @@ def show_image(img, ax=None, title: str | None = None, cmap: str | None = None, 
 
     Se dibuja como `uint8` en $[0, 255]$ (las imágenes en grises con `vmin=0, vmax=255`, sin estirar el contraste).
     Una imagen `float` fuera de $[0,1]$ se recorta, con un aviso."""
-    x = to_tensor_image(img)
+    x = image_to_tensor(img)
     if x.numel(): _warn_out_of_range(x)
     a = to_numpy_image(x, np.uint8)
     if a.ndim == 4:
@@ -212,7 +143,7 @@ def plot_channels(img, names: Sequence[str] = ("rojo", "verde", "azul"), cmaps: 
     `names=("azul", "verde", "rojo")` y `cmaps=("Blues", "Greens", "Reds")`."""
     if len(names) != 3 or len(cmaps) != 3:
         raise ValueError("plot_channels necesita exactamente 3 nombres y 3 mapas de colores (uno por canal).")
-    x = to_tensor_image(img, channels=3)
+    x = image_to_tensor(img, channels=3)
     if x.ndim == 4: raise ValueError("plot_channels muestra una imagen y llegó un lote: elegí una con x[i].")
     chans = to_numpy_image(x, np.uint8)
     n = 4 if show_original else 3
@@ -377,7 +308,7 @@ def plot_curves(history, figsize=None, title: str | None = None):
     return fig
 
 # %% ../nbs/02_visualizacion.ipynb #86c99470
-def confusion_matrix(y_true, y_pred, num_classes: int, normalize: str | None = None) -> torch.Tensor:
+def confusion_matrix_tensor(y_true, y_pred, num_classes: int, normalize: str | None = None) -> torch.Tensor:
     """Matriz de confusión `(num_classes, num_classes)` con torchmetrics: filas = clase real, columnas = predicción.
 
     `y_pred` puede ser etiquetas `(N,)` o logits/probabilidades `(N, num_classes)` (se toma el argmax).
@@ -406,11 +337,11 @@ def plot_confusion_matrix(y_true, y_pred, classes: Sequence[str], normalize: str
                           cmap: str = "Blues", figsize=None, title: str | None = None, annotate: bool | None = None):
     """Dibuja la matriz de confusión con los nombres de `classes`; devuelve el `Axes`.
 
-    La matriz (calculada con `confusion_matrix`) queda en `ax.images[0].get_array()`. Cada celda lleva su valor
+    La matriz (calculada con `confusion_matrix_tensor`) queda en `ax.images[0].get_array()`. Cada celda lleva su valor
     si `annotate` (por defecto, con hasta 15 clases)."""
     classes = [str(c) for c in classes]
     n = len(classes)
-    cm = confusion_matrix(y_true, y_pred, n, normalize=normalize).numpy()
+    cm = confusion_matrix_tensor(y_true, y_pred, n, normalize=normalize).numpy()
     if ax is None:
         side = min(2 + 0.45 * n, 12)
         _, ax = plt.subplots(figsize=figsize or (side + 1, side))
