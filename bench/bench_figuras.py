@@ -6,16 +6,15 @@ Mide imágenes por segundo de Figuras a 64×64 y 224×224 para las tres tareas, 
 con tiempo de CPU del proceso (el segundo es más estable en una máquina compartida), y lo compara con lo que
 tarda un paso de entrenamiento del mismo lote: si generar un lote cuesta menos que entrenarlo, la generación no
 es el cuello de botella (y con num_workers > 0 se genera en paralelo al entrenamiento)."""
+import os
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from vpc2.core import max_batches, smoke_size
+from vpc2.core import max_batches, num_threads, smoke_size
 from vpc2.data import Figuras, image_to_tensor
-
-torch.set_num_threads(1)
+from vpc2.train import simple_cnn
 
 
 def rate(ds, n):
@@ -24,11 +23,6 @@ def rate(ds, n):
     w, c = time.perf_counter(), time.process_time()
     for i in range(n): ds[i]
     return n/(time.perf_counter() - w), n/(time.process_time() - c)
-
-
-def small_cnn():
-    def block(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
-    return nn.Sequential(block(3, 16), block(16, 32), block(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 5))
 
 
 def step_seconds(model, size, batch, reps=max_batches(3)):
@@ -44,6 +38,7 @@ def step_seconds(model, size, batch, reps=max_batches(3)):
 
 
 def main():
+    print(f"Carga de la máquina (1, 5, 15 min): {os.getloadavg()}")
     print("Figuras: imágenes por segundo en un hilo (pared | CPU)")
     cpu_rate = {}
     for size, n in ((64, smoke_size(400)), (224, smoke_size(80))):   # VPC2_SMOKE=1: una corrida de prueba
@@ -54,7 +49,7 @@ def main():
     from torchvision.models import resnet18
     batch = 64
     print(f"\nUn paso de entrenamiento en CPU, un hilo (tiempo de CPU; lote de {batch}, 16 para ResNet-18):")
-    for name, model, size in (("CNN chica (3 bloques)", small_cnn(), 64), ("ResNet-18", resnet18(num_classes=5), 224)):
+    for name, model, size in (("simple_cnn (3 bloques)", simple_cnn(5, (16, 32, 64)), 64), ("ResNet-18", resnet18(num_classes=5), 224)):
         bs = batch if size == 64 else 16
         t_step = step_seconds(model, size, bs)
         t_gen = bs/cpu_rate[size, "classification"]
@@ -63,4 +58,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with num_threads(1):
+        main()

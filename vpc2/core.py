@@ -204,8 +204,8 @@ def _refresh_hub_constants() -> None:
 # %% ../nbs/00_core.ipynb #42a4d9fd
 def environment() -> dict:
     "Resumen del entorno: modo, dispositivo, plataforma, red y versiones."
-    return dict(mode=run_mode(), device=str(get_device()), colab=in_colab(), kaggle=in_kaggle(), ci=in_ci(),
-                network=has_network(), cache=display_path(cache_dir()), python=sys.version.split()[0],
+    return dict(modo=run_mode(), dispositivo=str(get_device()), colab=in_colab(), kaggle=in_kaggle(), ci=in_ci(),
+                red=has_network(), caché=display_path(cache_dir()), python=sys.version.split()[0],
                 torch=torch.__version__, cuda=torch.cuda.is_available())
 
 # %% ../nbs/00_core.ipynb #4500ade3
