@@ -426,7 +426,7 @@ def write_imagefolder(root: str | Path, n_train: int | None = None, n_valid: int
     opts = dict(size=size, seed=seed, n_figures=n_figures, occlusion=occlusion)
     for split, ds in (("train", Figuras(n_train, **opts)), ("valid", Figuras(n_valid, offset=n_train, **opts))):
         for name in ds.classes: (root/split/name).mkdir(parents=True, exist_ok=True)
-        for i in tqdm(range(len(ds)), desc=f"Escribiendo {split}", leave=False):
+        for i in tqdm(range(len(ds)), desc=f"Escribiendo {split}", leave=False, disable=is_fast()):
             img, label = ds[i]
             Image.fromarray(img).save(root/split/ds.classes[label]/f"{i:05d}.png")
     return root
@@ -539,7 +539,7 @@ def write_coco(root: str | Path, n: int | None = None, size: int | None = None, 
     for d in (img_dir, mask_dir, ann_path.parent): d.mkdir(parents=True, exist_ok=True)
     ds = Figuras(n, size, task="segmentation", seed=seed, n_figures=n_figures, occlusion=occlusion, offset=offset)
     images, annotations = [], []
-    for i in tqdm(range(n), desc=f"Escribiendo COCO {split}", leave=False):
+    for i in tqdm(range(n), desc=f"Escribiendo COCO {split}", leave=False, disable=is_fast()):
         sample = ds.render(i)
         t = figuras_target(sample, with_masks=True)
         file_name = f"{i:06d}.png"
