@@ -532,3 +532,91 @@ def test_one_cycle_with_very_few_steps(batches):
     learn = make_learner(dls=(train, valid))
     learn.fit_one_cycle(1, lr=1e-2, pct_start=1 / batches if batches > 1 else 0.25)
     assert len(learn.history["lr"]) == 1 and math.isfinite(learn.history["train_loss"][-1])
+
+
+# ---------------------------------------------------------------- el Learner hace exactamente las cuentas del bucle a mano
+
+class BatchLosses(Callback):
+    "Anota la pérdida de cada lote de entrenamiento (en una prueba, una .item() por lote no importa)."
+    def __init__(self): self.losses = []
+    def after_loss(self): self.losses.append(self.learn.loss.item())
+
+
+def hand_loop(model, train_dl, epochs: int, lr: float) -> list[float]:
+    "El bucle mínimo de PyTorch con el mismo optimizador que el Learner por defecto (AdamW)."
+    opt, loss_func, losses = torch.optim.AdamW(model.parameters(), lr=lr), nn.CrossEntropyLoss(), []
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            loss = loss_func(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_learner_equals_hand_loop_exactly(epochs):
+    """Mismas pérdidas lote a lote y mismos pesos finales, bit a bit, que el bucle a mano (misma semilla, sin barajar).
+    Falla si el Learner deja de poner los gradientes en cero, da el paso dos veces, valida en modo entrenamiento, etc."""
+    train_dl, valid_dl = toy_dls(shuffle=False)
+    core.seed_everything(0)
+    hand_model = toy_model()
+    core.seed_everything(0)
+    learn_model = toy_model()
+    assert states_equal(hand_model.state_dict(), learn_model.state_dict())
+    by_hand = hand_loop(hand_model, train_dl, epochs, lr=1e-2)
+    recorder = BatchLosses()
+    learn = Learner(learn_model, (train_dl, valid_dl), device="cpu", cbs=[recorder], progress=False)
+    learn.fit(epochs, lr=1e-2)
+    assert len(by_hand) == epochs * len(train_dl)
+    assert recorder.losses == by_hand
+    assert states_equal(learn.model.state_dict(), hand_model.state_dict())   # pesos y estadísticas de BatchNorm
+    per_epoch = np.array(by_hand).reshape(epochs, -1).mean(1)                  # lotes de igual tamaño
+    assert learn.history["train_loss"] == pytest.approx(per_epoch.tolist(), rel=1e-6)
+    assert by_hand[-1] < by_hand[0]                                            # y no es una comparación vacía
+
+
+def test_validation_metrics_batched_equal_per_batch_updates():
+    "Las métricas de clasificación juntadas de a varios lotes dan lo mismo que actualizarlas lote a lote."
+    learn = make_learner(metrics={"f1": MulticlassF1Score(3, average="macro"), "acc": core_accuracy(3)},
+                         dls=toy_dls(bs=8))
+    res = learn.validate()
+    preds, targets = learn.get_preds(probs=False)
+    f1, acc = MulticlassF1Score(3, average="macro"), core_accuracy(3)
+    for i in range(0, len(targets), 8):
+        f1.update(preds[i:i + 8], targets[i:i + 8]); acc.update(preds[i:i + 8], targets[i:i + 8])
+    assert res["f1"] == f1.compute().item() and res["acc"] == acc.compute().item()
+    by_hand = nn.functional.cross_entropy(preds, targets).item()
+    assert res["loss"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def core_accuracy(n):
+    from torchmetrics.classification import MulticlassAccuracy
+    return MulticlassAccuracy(n, average="micro")
+
+
+def test_save_checkpoint_refuses_a_whole_module(tmp_path):
+    model = toy_model()
+    with pytest.raises(TypeError, match="es un modelo entero"):
+        save_checkpoint(model, tmp_path/"m.pt")
+    with pytest.raises(TypeError, match=r"state\['model'\] es un modelo entero"):
+        save_checkpoint({"model": model}, tmp_path/"m.pt")
+    assert not list(tmp_path.iterdir())                      # no dejó nada a medias
+    save_checkpoint({"model": model.state_dict()}, tmp_path/"m.pt")
+    assert states_equal(load_checkpoint(tmp_path/"m.pt")["model"], model.state_dict())
+
+
+def test_save_best_model_default_file_is_new_per_fit(tmp_path, monkeypatch, capsys):
+    "Sin path, cada fit escribe en un archivo propio de la caché (dos corridas no se pisan) y dice cuál."
+    monkeypatch.setenv("VPC2_CACHE", str(tmp_path))
+    files = []
+    for seed in (0, 1):
+        best = SaveBestModel()
+        make_learner(seed, cbs=[best]).fit(1, lr=1e-2)
+        files.append(best.file)
+    assert files[0] != files[1] and all(f.parent == tmp_path/"modelos" and f.is_file() for f in files)
+    out = capsys.readouterr().out
+    assert out.count("SaveBestModel: los mejores pesos de este entrenamiento van a") == 2
+    assert load_checkpoint(files[0])["epoch"] == 1

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .core import cache_dir, get_device, is_fast, is_smoke, limit_batches, max_batches
+from .core import cache_dir, display_path, get_device, is_fast, is_smoke, limit_batches, max_batches
 
 # %% auto #0
 __all__ = ['EVENTS', 'simple_cnn', 'CancelFitException', 'CancelEpochException', 'NonFiniteLossError', 'Callback', 'to_device',
@@ -130,22 +130,50 @@ class Learner:
     """Entrena `model` con `dls` (`DataLoaders` o tupla `(train_dl, valid_dl)`), `loss_func` (por defecto entropía cruzada)
     y `opt_func` (por defecto `AdamW`); `metrics` de torchmetrics (exactitud por defecto en clasificación); `cbs` callbacks.
     `param_groups`: lista (o función `model -> lista`) de dicts `{"params": módulo o parámetros, "lr_mult": factor}`;
-    los parámetros entrenables que no aparecen van a un último grupo con `lr_mult=1` (los congelados quedan afuera)."""
+    los parámetros entrenables que no aparecen van a un último grupo con `lr_mult=1` (los congelados quedan afuera).
+    `accelerator`: un `accelerate.Accelerator` para entrenar en varios procesos o GPUs (datos en paralelo) y con la
+    precisión mixta de Accelerate; con `None` (por defecto), un solo dispositivo."""
 
     def __init__(self, model: nn.Module, dls, loss_func: Callable | None = None, opt_func: Callable = torch.optim.AdamW,
                  metrics=None, cbs: Iterable[Callback] | None = None, device=None, param_groups=None,
-                 progress: bool = True):
+                 progress: bool = True, accelerator=None):
         self.train_dl, self.valid_dl = as_loaders(dls)
-        self.device = torch.device(device) if device is not None else get_device()
-        self.model = model.to(self.device)
+        self.classes = find_classes(self.train_dl)
+        self.accelerator = accelerator
+        if accelerator is None:
+            self.device = torch.device(device) if device is not None else get_device()
+            self.model = model.to(self.device)
+        else: self._prepare(accelerator, model, device)
         self.loss_func = loss_func if loss_func is not None else nn.CrossEntropyLoss()
         self.opt_func, self.param_groups, self.opt = opt_func, param_groups, None
         self.metrics = None if metrics is None else as_metric_dict(metrics, self.device)   # None: se decide en el 1er lote
-        self.classes = find_classes(self.train_dl)
         self.history: dict[str, list] = {"epoch": [], "train_loss": [], "valid_loss": [], "lr": []}
         self.autocast, self.scaler = nullcontext(), torch.amp.GradScaler(self.device.type, enabled=False)
         self.cbs: list[Callback] = []
         self.add_cbs(([ProgressBar()] if progress else []) + list(cbs or []))
+
+    def _prepare(self, accelerator, model: nn.Module, device) -> None:
+        "Con Accelerate: el modelo (DDP si hay varios procesos) y los DataLoaders (un trozo de cada lote por proceso)."
+        if not hasattr(accelerator, "prepare_model"):
+            raise TypeError(f"accelerator debe ser un accelerate.Accelerator, no {type(accelerator).__name__}. "
+                            "Ejemplo: from accelerate import Accelerator; Learner(..., accelerator=Accelerator()).")
+        if device is not None and torch.device(device).type != accelerator.device.type:
+            raise ValueError(f"device={device!r} no coincide con el del accelerator ({accelerator.device}): con "
+                             "accelerator el dispositivo lo elige Accelerate; no pases device.")
+        self.device = accelerator.device
+        self.model = accelerator.prepare_model(model)
+        self.train_dl = accelerator.prepare_data_loader(self.train_dl)
+        self.valid_dl = accelerator.prepare_data_loader(self.valid_dl)
+
+    @property
+    def is_main(self) -> bool:
+        "¿Es el proceso principal? (siempre, sin accelerator): sólo él escribe registros, barras y archivos."
+        return self.accelerator is None or self.accelerator.is_main_process
+
+    @property
+    def unwrapped_model(self) -> nn.Module:
+        "El modelo sin la envoltura de Accelerate (DDP): el que se guarda y el que ven `param_groups`."
+        return self.model if self.accelerator is None else self.accelerator.unwrap_model(self.model)
 
     # ---- callbacks ----
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
@@ -176,11 +204,13 @@ class Learner:
         "Crea el optimizador con `opt_func`; cada grupo de parámetros recibe `lr * lr_mult`."
         groups = self._param_groups()
         for g in groups: g["lr"] = lr * g["lr_mult"]
-        return self.opt_func(groups, lr=lr)
+        opt = self.opt_func(groups, lr=lr)
+        return opt if self.accelerator is None else self.accelerator.prepare_optimizer(opt)
 
     def _param_groups(self) -> list[dict]:
-        spec = self.param_groups(self.model) if callable(self.param_groups) else (self.param_groups or [])
-        in_model = {id(p) for p in self.model.parameters()}
+        model = self.unwrapped_model
+        spec = self.param_groups(model) if callable(self.param_groups) else (self.param_groups or [])
+        in_model = {id(p) for p in model.parameters()}
         groups, seen = [], set()
         for g in spec:
             g = dict(g) if isinstance(g, dict) else {"params": g}
@@ -194,7 +224,7 @@ class Learner:
             seen |= ids
             g.setdefault("lr_mult", 1.0)
             groups.append(g)
-        rest = [p for p in self.model.parameters() if id(p) not in seen and p.requires_grad]   # congelados: afuera
+        rest = [p for p in model.parameters() if id(p) not in seen and p.requires_grad]   # congelados: afuera
         if rest: groups.append({"params": rest, "lr_mult": 1.0})
         if not groups:
             raise ValueError("El modelo no tiene parámetros entrenables (todos con requires_grad=False): "
@@ -240,7 +270,8 @@ class Learner:
     def _train_batch(self, batch) -> None:
         self._forward(batch)
         self._event("after_loss")
-        self.scaler.scale(self.loss).backward()
+        if self.accelerator is None: self.scaler.scale(self.loss).backward()
+        else: self.accelerator.backward(self.loss)   # con su precisión mixta, si la tiene
         self._event("before_step")
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -271,6 +302,10 @@ class Learner:
             previous = (self.loss.detach(), len(self.xb), self.iter)
         if previous is not None: self._add_loss(*previous)
         self._event("after_train")
+        if self.accelerator is not None:   # la media de todos los procesos: como un solo proceso con el lote entero
+            total = self.accelerator.reduce(torch.tensor([self._loss_sum, self._n_seen], dtype=torch.float64,
+                                                         device=self.device), "sum")
+            return float(total[0] / total[1].clamp(min=1))
         return self._loss_sum / max(self._n_seen, 1)
 
     @torch.no_grad()
@@ -280,15 +315,21 @@ class Learner:
         self.model.eval()
         self._event("before_validate")
         for m in (self.metrics or {}).values(): m.reset()
-        loss_sum, n = torch.zeros((), device=self.device), 0
+        losses, sizes, pending = [], [], None
         for self.iter, batch in enumerate(limit_batches(dl)):
             self._forward(batch)
-            loss_sum += self.loss.float() * len(self.xb)
-            n += len(self.xb)
-            for m in self.metrics.values(): m.update(self.pred.float(), self.yb)
+            pred, y, loss, n = self.pred, self.yb, self.loss, len(self.xb)
+            if self.accelerator is not None:   # los lotes de todos los procesos, sin los repetidos para emparejar
+                pred, y = self.accelerator.gather_for_metrics((pred, y))
+                loss, n = self.loss_func(pred, y), len(y)
+            losses.append(loss.detach().float()); sizes.append(n)
+            if pending is None: pending = _MetricBuffer(self.metrics)   # las métricas por defecto nacen en el 1er lote
+            pending.add(pred.float(), y)
             self._event("after_batch")
-        if n == 0: raise ValueError("El DataLoader de validación no tiene datos: revisá el dataset de validación.")
-        results = {"loss": (loss_sum / n).item()}
+        if not sizes: raise ValueError("El DataLoader de validación no tiene datos: revisá el dataset de validación.")
+        pending.flush()
+        weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+        results = {"loss": ((torch.stack(losses) * weights).sum() / weights.sum()).item()}
         for name, m in self.metrics.items(): results[name] = _scalar(m.compute(), name)
         self._event("after_validate")
         return results
@@ -353,6 +394,7 @@ class Learner:
         preds, targets = [], []
         for xb, yb in limit_batches(self.valid_dl if dl is None else dl):
             out = self.model(to_device(xb, self.device)).float()
+            if self.accelerator is not None: out, yb = self.accelerator.gather_for_metrics((out, yb))
             preds.append(out.softmax(1) if probs else out)
             targets.append(yb)
         return torch.cat(preds).cpu(), torch.cat(targets).cpu()
@@ -370,14 +412,19 @@ class Learner:
         return (self.classes[idx] if self.classes else idx), idx, probs
 
     def save(self, path, **meta) -> Path:
-        "Guarda los pesos del modelo (y `meta`) en `path`, de forma atómica."
-        return save_checkpoint({"model": self.model.state_dict(), "classes": self.classes, **meta}, path)
+        "Guarda los pesos del modelo (y `meta`) en `path`, de forma atómica; con varios procesos, sólo el principal."
+        state = {"model": self.unwrapped_model.state_dict(), "classes": self.classes, **meta}
+        if self.accelerator is None: return save_checkpoint(state, path)
+        if self.is_main: save_checkpoint(state, path)
+        self.accelerator.wait_for_everyone()      # nadie sigue (ni carga) antes de que el archivo exista
+        return Path(path)
 
     def load(self, path) -> dict:
         "Carga en el modelo los pesos guardados con `save` (con `weights_only=True`); devuelve el checkpoint."
-        ckpt = load_checkpoint(path, map_location=self.device)
+        if self.accelerator is not None: self.accelerator.wait_for_everyone()
+        ckpt = load_checkpoint(path, map_location="cpu" if self.device.type == "cpu" else self.device)   # no "cpu:0"
         try:
-            self.model.load_state_dict(ckpt["model"])
+            self.unwrapped_model.load_state_dict(ckpt["model"])
         except RuntimeError as e:
             raise RuntimeError(f"Los pesos de {path} no corresponden a este modelo: ¿es la misma arquitectura con el mismo "
                                f"número de clases? Detalle de PyTorch: {str(e)[:300]}") from e
@@ -390,6 +437,31 @@ class Learner:
         from vpc2.vis import plot_curves
         return plot_curves({k: v for k, v in self.history.items() if k != "lr"}, figsize=figsize)
 
+class _MetricBuffer:
+    """Junta las predicciones de validación y actualiza las métricas de clasificación de torchmetrics de a varios lotes
+    (cada `update` cuesta unos cientos de µs en CPU): sus estados son conteos o concatenaciones, y dan exactamente lo
+    mismo. Las demás métricas, y las salidas que no son (lote, clases), se actualizan lote a lote."""
+    limit = 1 << 20   # elementos juntados antes de actualizar (4 MB en float32)
+
+    def __init__(self, metrics):
+        self.metrics = list((metrics or {}).values())
+        self.batched = all(type(m).__module__.startswith("torchmetrics.classification") for m in self.metrics)
+        self.preds, self.ys, self.numel = [], [], 0
+
+    def add(self, pred, y) -> None:
+        if not self.metrics: return
+        if not (self.batched and torch.is_tensor(pred) and pred.ndim == 2 and torch.is_tensor(y)):
+            for m in self.metrics: m.update(pred, y)
+            return
+        self.preds.append(pred); self.ys.append(y); self.numel += pred.numel()
+        if self.numel >= self.limit: self.flush()
+
+    def flush(self) -> None:
+        if not self.preds: return
+        pred, y = torch.cat(self.preds), torch.cat(self.ys)
+        for m in self.metrics: m.update(pred, y)
+        self.preds, self.ys, self.numel = [], [], 0
+
 def _scalar(value: torch.Tensor, name: str) -> float:
     if value.numel() != 1:
         raise ValueError(f"La métrica '{name}' devuelve {value.numel()} valores (¿average=None?): el historial guarda un "
@@ -397,8 +469,19 @@ def _scalar(value: torch.Tensor, name: str) -> float:
     return value.item()
 
 # %% ../nbs/03_entrenamiento.ipynb #7e4aa822
+def _check_no_modules(state) -> None:
+    "Un módulo entero no se puede cargar con `weights_only=True`: mejor avisarlo al guardar que al cargar."
+    items = state.items() if isinstance(state, dict) else [("", state)]
+    for key, value in items:
+        if isinstance(value, nn.Module):
+            where = f"state[{key!r}]" if key else "state"
+            raise TypeError(f"{where} es un modelo entero ({type(value).__name__}), no sus pesos: guardá "
+                            f"model.state_dict() (p. ej. save_checkpoint({{'model': model.state_dict()}}, ruta)). "
+                            "Un módulo entero después no se puede cargar con weights_only=True.")
+
 def save_checkpoint(state: dict, path) -> Path:
-    "Guarda `state` con `torch.save` de forma atómica (archivo temporal + `os.replace`); crea la carpeta si falta."
+    "Guarda `state` (un dict con tensores, p. ej. `model.state_dict()`) con `torch.save` de forma atómica (temporal + `os.replace`)."
+    _check_no_modules(state)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -419,14 +502,14 @@ def load_checkpoint(path, map_location=None) -> dict:
 
 # %% ../nbs/03_entrenamiento.ipynb #02ffb671
 class ProgressBar(Callback):
-    "Barras de `tqdm` para épocas y lotes y una línea de resumen por época; en modo rápido, sólo los resúmenes."
+    "Barras de `tqdm` para épocas y lotes y una línea de resumen por época; en modo rápido, sólo los resúmenes. Con varios procesos, sólo el principal."
     order = -20
 
     def __init__(self, bars: bool | None = None, summary: bool = True, file=None):
         self.bars, self.summary, self.file = bars, summary, file
         self.epoch_bar = self.bar = None
 
-    def _show(self) -> bool: return (not is_fast()) if self.bars is None else self.bars
+    def _show(self) -> bool: return self.learn.is_main and ((not is_fast()) if self.bars is None else self.bars)
 
     def _open(self, total: int, desc: str, leave: bool):
         return tqdm(total=total, desc=desc, leave=leave, disable=not self._show(), file=self.file)
@@ -444,7 +527,7 @@ class ProgressBar(Callback):
     def _estimate(self):
         "En modo completo sobre CPU, tras tres lotes avisa cuánto va a tardar el entrenamiento y cómo acortarlo."
         learn = self.learn
-        if is_fast() or is_smoke() or learn.device.type != "cpu": return
+        if is_fast() or is_smoke() or learn.device.type != "cpu" or not learn.is_main: return
         per_batch = (time.perf_counter() - self.start) / 3
         seconds = per_batch * learn.n_epochs * (learn.train_batches + max_batches(len(learn.valid_dl)) / 3)
         if seconds > 120:
@@ -465,7 +548,7 @@ class ProgressBar(Callback):
 
     def after_epoch(self):
         self.epoch_bar.update(1)
-        if self.summary: tqdm.write(self._line(), file=self.file)
+        if self.summary and self.learn.is_main: tqdm.write(self._line(), file=self.file)
 
     def after_fit(self): self._close()
 
@@ -491,6 +574,11 @@ class SchedulerCallback(Callback):
 
     def before_fit(self):
         self.sched, self.lrs = self.make(self.learn.opt, self.learn), []
+        if self.learn.accelerator is not None:
+            # Accelerate: no avanza si el paso se saltó (fp16 con desborde). split_batches=True: un paso del scheduler por
+            # paso del optimizador, porque lo armamos con los lotes de cada proceso (learn.train_batches)
+            from accelerate.scheduler import AcceleratedScheduler
+            self.sched = AcceleratedScheduler(self.sched, self.learn.opt, split_batches=True)
 
     def after_step(self):
         self.lrs.append(self.learn.opt.param_groups[-1]["lr"])
@@ -591,7 +679,8 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             xb, yb = to_device(next(batches), learn.device)
             loss = learn.loss_func(learn.model(xb), yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if learn.accelerator is None: loss.backward()
+            else: learn.accelerator.backward(loss)
             opt.step()
             value = loss.item()
             if not math.isfinite(value): break
@@ -654,7 +743,8 @@ class EarlyStopping(_MonitorCallback):
             raise CancelFitException()
 
 class SaveBestModel(_MonitorCallback):
-    "Guarda los pesos cuando `monitor` mejora (escritura atómica) y, con `restore`, los carga al terminar `fit`."
+    """Guarda los pesos cuando `monitor` mejora (escritura atómica) y, con `restore`, los carga al terminar `fit`.
+    Sin `path`, cada `fit` usa un archivo nuevo en la caché (`modelos/mejor_<fecha>_<hora>_<código>.pt`) y avisa cuál."""
     order = 50
 
     def __init__(self, path=None, monitor: str = "valid_loss", mode: str = "auto", restore: bool = True):
@@ -663,7 +753,20 @@ class SaveBestModel(_MonitorCallback):
 
     def before_fit(self):
         super().before_fit()
-        self.file = Path(self.path) if self.path is not None else cache_dir("modelos")/"mejor_modelo.pt"
+        self.file = Path(self.path) if self.path is not None else self._new_file()
+
+    def _new_file(self) -> Path:
+        "Un archivo propio para este entrenamiento: dos corridas nunca se pisan (el proceso principal lo elige)."
+        learn, name = self.learn, [None]
+        if learn.is_main:
+            fd, name[0] = tempfile.mkstemp(prefix=time.strftime("mejor_%Y%m%d_%H%M%S_"), suffix=".pt",
+                                           dir=cache_dir("modelos"))
+            os.close(fd)
+            print(f"SaveBestModel: los mejores pesos de este entrenamiento van a {display_path(name[0])}")
+        if learn.accelerator is not None:
+            from accelerate.utils import broadcast_object_list
+            broadcast_object_list(name)
+        return Path(name[0])
 
     def after_epoch(self):
         if self._improved():
@@ -676,29 +779,46 @@ class SaveBestModel(_MonitorCallback):
 _TB_TAGS = {"train_loss": "perdida/entrenamiento", "valid_loss": "perdida/validacion", "lr": "tasa_de_aprendizaje"}
 
 class TensorBoardCallback(Callback):
-    "Escribe el historial de cada época (y con `log_batches`, la pérdida de cada lote) en `log_dir` para TensorBoard."
+    """Escribe para TensorBoard, en `log_dir`, el historial de cada época (escalares); con `log_batches`, la pérdida de
+    cada lote; con `graph`, el grafo del modelo (con el primer lote); con `histograms`, la distribución de cada peso por
+    época. Con varios procesos, sólo escribe el principal."""
     order = 40
 
-    def __init__(self, log_dir=None, log_batches: bool = False):
-        self.log_dir, self.log_batches = log_dir, log_batches
+    def __init__(self, log_dir=None, log_batches: bool = False, graph: bool = False, histograms: bool = False):
+        self.log_dir, self.log_batches, self.graph, self.histograms = log_dir, log_batches, graph, histograms
 
     def before_fit(self):
+        self.writer, self.step = None, 0
+        if not self.learn.is_main: return
         from torch.utils.tensorboard import SummaryWriter   # importarlo tarda: sólo si se usa
         self.writer = SummaryWriter(log_dir=None if self.log_dir is None else str(self.log_dir))
-        self.step = 0
+        self._graph_pending = self.graph
+
+    def before_batch(self):
+        if self.writer is not None and self._graph_pending and torch.is_tensor(self.learn.xb):
+            self._graph_pending = False
+            model = self.learn.unwrapped_model
+            was_training = model.training
+            with torch.no_grad(): self.writer.add_graph(model.eval(), self.learn.xb[:1])   # traza una pasada
+            model.train(was_training)
 
     def after_batch(self):
         if self.learn.training:
             self.step += 1
-            if self.log_batches: self.writer.add_scalar("perdida/lote", self.learn.loss.item(), self.step)
+            if self.log_batches and self.writer is not None:
+                self.writer.add_scalar("perdida/lote", self.learn.loss.item(), self.step)
 
     def after_epoch(self):
-        h = self.learn.history
+        if self.writer is None: return
+        h, epoch = self.learn.history, self.learn.history["epoch"][-1]
         for key, values in h.items():
-            if key != "epoch": self.writer.add_scalar(_TB_TAGS.get(key, f"metricas/{key}"), values[-1], h["epoch"][-1])
+            if key != "epoch": self.writer.add_scalar(_TB_TAGS.get(key, f"metricas/{key}"), values[-1], epoch)
+        if self.histograms:
+            for name, p in self.learn.unwrapped_model.named_parameters():
+                self.writer.add_histogram(f"pesos/{name}", p.detach().float().cpu(), epoch)
 
     def after_fit(self):
-        self.writer.close()
+        if self.writer is not None: self.writer.close()
 
 # %% ../nbs/03_entrenamiento.ipynb #84faf792
 class GradientClipping(Callback):
@@ -708,6 +828,9 @@ class GradientClipping(Callback):
 
     def before_step(self):
         learn = self.learn
+        if learn.accelerator is not None:   # Accelerate deshace su escala antes de recortar
+            learn.accelerator.clip_grad_norm_(learn.model.parameters(), self.max_norm, self.norm_type)
+            return
         if learn.scaler.is_enabled(): learn.scaler.unscale_(learn.opt)   # recortar el gradiente verdadero, no el escalado
         nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm, self.norm_type)
 
@@ -720,6 +843,9 @@ class MixedPrecision(Callback):
 
     def before_fit(self):
         learn, device = self.learn, self.learn.device.type
+        if learn.accelerator is not None:
+            raise ValueError("Con accelerator, la precisión mixta la hace Accelerate: sacá MixedPrecision() de los callbacks "
+                             "y creá Accelerator(mixed_precision='fp16') (o 'bf16'). Las dos juntas la aplicarían dos veces.")
         dtype = self.dtype or (torch.float16 if device == "cuda" else torch.bfloat16)
         learn.autocast = torch.autocast(device_type=device, dtype=dtype)
         learn.scaler = torch.amp.GradScaler(device, enabled=(dtype == torch.float16 and device == "cuda"))
