@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vpc2-instalado
 N_WORKERS ?= 2
 
-.PHONY: setup lab test check-clean check-export pytest nbtest nbtest-full docs-proc bench docs outputs clean-docs
+.PHONY: setup lab test test-min check-clean check-export pytest nbtest nbtest-full docs-proc bench docs outputs clean-docs
 
 ## setup: crea .venv e instala vpc2 con sus extras de desarrollo (rápido si ya está hecho)
 setup: $(STAMP)
@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-## lab: prepara el entorno y abre JupyterLab en nbs/
+# JupyterLab en castellano: tools/jupyterlab/overrides.json fija el idioma (el paquete de idioma viene en el extra dev)
+LAB_FLAGS := --notebook-dir=nbs --LabApp.app_settings_dir=$(CURDIR)/tools/jupyterlab $(if $(filter 0,$(shell id -u)),--allow-root)
+
+## lab: prepara el entorno y abre JupyterLab en castellano en nbs/
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=nbs $(LAB_ARGS)
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 ## test: la verificación completa (DESIGN §6)
 test: setup check-clean check-export pytest nbtest nbtest-full docs-proc
@@ -28,6 +31,17 @@ test: setup check-clean check-export pytest nbtest nbtest-full docs-proc
 # Huella de un conjunto de archivos, para ver si un comando los cambió.
 nb_hash = find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha1sum
 lib_hash = find vpc2 -name '*.py' | sort | xargs sha1sum
+
+## test-min: las pruebas de la biblioteca con las versiones mínimas que declara pyproject.toml de las dependencias
+## de Python puro (tools/min_constraints.py; torch y las compiladas, como las resuelva pip), en .venv-min
+VENV_MIN ?= .venv-min
+test-min:
+	@test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python tools/min_constraints.py > $(VENV_MIN)/minimos.txt
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install --quiet -e ".[dev]" -c $(VENV_MIN)/minimos.txt
+	$(VENV_MIN)/bin/python -m pip check
+	$(VENV_MIN)/bin/python -m pytest -q tests
 
 check-clean: setup
 	@before=$$($(nb_hash)); $(BIN)/nbdev-clean; after=$$($(nb_hash)); \
