@@ -168,3 +168,10 @@ def test_offline_hub_fails_fast_instead_of_retrying(tmp_path):
     name, seconds = out.stdout.split()[-2:]
     assert name.endswith("NotFoundError"), out.stdout + out.stderr
     assert float(seconds) < 5, f"tardó {seconds} s en fallar: el modo sin conexión no se activó"
+
+
+def test_environment_keys_are_spanish():
+    "Las claves del resumen del entorno están en castellano, como el resto de los resultados del curso."
+    env = core.environment()
+    assert {"modo", "dispositivo", "red", "caché", "python", "torch", "cuda"} <= set(env)
+    assert not {"mode", "device", "network", "cache"} & set(env)
