@@ -14,7 +14,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from vpc2.augment import (AugmentedDataset, MixCollate, as_soft_labels, augment_image, benchmark_pipelines,
-                          box_mask_excess, check_alignment, check_boxes_xyxy, cutmix, cutmix_box, hflip, identity,
+                          box_mask_excess, check_alignment, check_boxes_xyxy, cutmix, cutmix_box, tta_hflip, tta_identity,
                           log_augmented_batch, make_pipeline, mixup, save_augmented_copies, show_augmentations,
                           tta_predict, wrapper_overhead)
 from vpc2.core import seed_everything
@@ -124,10 +124,10 @@ def test_boxes_masks_and_image_stay_aligned(seg, make):
         figures = seg.render(i).figures
         colors = [f.color for f in figures] if n == len(figures) else None
         res = check_alignment(img, t, colors)
-        assert res["boxes"] and res["semantic"], (r, res)
-        assert res["excess"] <= 1.5, res
+        assert res["cajas"] and res["semántica"], (r, res)
+        assert res["exceso"] <= 1.5, res
         if colors is not None:
-            assert res["colors"], (r, res)
+            assert res["colores"], (r, res)
             checked_colors += 1
         if n:   # las cajas siguen dentro de la imagen
             assert t["boxes"].min() >= -1e-3 and t["boxes"][:, [0, 2]].max() <= w + 1e-3 and t["boxes"][:, [1, 3]].max() <= h + 1e-3
@@ -156,7 +156,7 @@ def test_dropped_instances_take_their_masks_and_labels(seg, library):
         assert len(t["masks"]) == len(t["labels"]) == len(t["boxes"])
         for m, l in zip(t["masks"].bool(), t["labels"]):
             assert (t["semantic"][m] == l).all()        # cada máscara sigue siendo de la instancia de su etiqueta
-        assert check_alignment(img, t)["boxes"]
+        assert check_alignment(img, t)["cajas"]
     assert dropped > 0
 
 
@@ -177,7 +177,7 @@ def test_semantic_mask_is_rotated_like_instance_masks(seg):
     ds = AugmentedDataset(seg, A.Compose([A.Affine(rotate=(-40, 40), p=1)], bbox_params=BBOX), seed=0)
     for i in range(len(seg)):
         _, t = ds[i]
-        assert check_alignment(None, t)["semantic"]
+        assert check_alignment(None, t)["semántica"]
 
 
 def test_classification_path_and_seeding():
@@ -339,7 +339,7 @@ def test_tta_averages_probabilities():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Dropout(0.5), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     x = torch.rand(5, 3, 8, 8)
     model.train()
-    tfms = [identity, hflip, lambda b: b.flip(-2)]
+    tfms = [tta_identity, tta_hflip, lambda b: b.flip(-2)]
     p = tta_predict(model, x, tfms)
     assert model.training                                             # lo deja como estaba
     model.eval()
@@ -347,7 +347,7 @@ def test_tta_averages_probabilities():
         expected = sum(model(t(x)).softmax(-1) for t in tfms) / 3
     assert_close(p, expected)                                         # en eval: sin dropout, determinista
     assert_close(p.sum(1), torch.ones(5))
-    assert_close(tta_predict(model, x, [identity]), model(x).softmax(-1).detach())
+    assert_close(tta_predict(model, x, [tta_identity]), model(x).softmax(-1).detach())
     with pytest.raises(ValueError, match="vacío"):
         tta_predict(model, x, [])
     with pytest.raises(ValueError, match="tamaño del lote"):
@@ -395,8 +395,23 @@ def test_show_augmentations_is_reproducible():
 def test_benchmark_and_overhead_shapes():
     photo = Figuras(1, 64, seed=0)[0][0]
     rows = benchmark_pipelines(photo, size=32, n_images=2, repeats=2, kornia_batch=2, gpu=False)
-    assert [r["name"] for r in rows][:2] == ["Albumentations", "torchvision v2"]
-    assert rows[0]["ratio"] == 1.0 and all(r["images_per_s"] > 0 and len(r["all"]) == 2 for r in rows)
+    assert [r["variante"] for r in rows][:2] == ["Albumentations", "torchvision v2"]
+    assert rows[0]["relativo"] == 1.0 and all(r["imágenes_por_s"] > 0 and len(r["mediciones"]) == 2 for r in rows)
     over = wrapper_overhead([(photo, 0)] * 3, make_pipeline("albumentations", 32), repeats=2)
-    assert len(over["ratios"]) == 2 and over["direct_s"] > 0
-    assert over["overhead"] == pytest.approx(over["wrapped_s"] / over["direct_s"] - 1)
+    assert len(over["cocientes"]) == 2 and over["directo_s"] > 0
+    assert over["sobrecosto"] == pytest.approx(over["envuelto_s"] / over["directo_s"] - 1)
+    with pytest.raises(TypeError, match="Albumentations"):
+        wrapper_overhead([(photo, 0)], make_pipeline("torchvision", 32))
+
+
+def test_names_are_specific():
+    "Los nombres exportados no pisan nombres genéricos: AUGMENT_LIBRARIES, tta_identity, tta_hflip; num_threads vive en vpc2.core."
+    import vpc2.augment as aug
+    from vpc2.augment import AUGMENT_LIBRARIES
+    assert AUGMENT_LIBRARIES == ("albumentations", "torchvision", "kornia")
+    for old in ("LIBRARIES", "identity", "hflip", "num_threads"):
+        assert old not in aug.__all__, old
+    x = torch.rand(2, 3, 4, 5)
+    assert torch.equal(tta_identity(x), x) and torch.equal(tta_hflip(x), x.flip(-1))
+    with pytest.raises(ValueError, match="Biblioteca desconocida"):
+        make_pipeline("opencv")

@@ -26,14 +26,14 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from .core import num_threads
 from .vis import IMAGENET_MEAN, IMAGENET_STD, denormalize, show_grid
 
 # %% auto #0
-__all__ = ['LIBRARIES', 'check_uint8_image', 'pipeline_library', 'augment_image', 'show_augmentations', 'make_pipeline',
+__all__ = ['AUGMENT_LIBRARIES', 'check_uint8_image', 'pipeline_library', 'augment_image', 'show_augmentations', 'make_pipeline',
            'check_boxes_xyxy', 'check_masks', 'box_mask_excess', 'boxes_enclose_masks', 'AugmentedDataset',
            'check_alignment', 'save_augmented_copies', 'as_soft_labels', 'mixup', 'cutmix_box', 'cutmix', 'MixCollate',
-           'identity', 'hflip', 'tta_predict', 'log_augmented_batch', 'num_threads', 'benchmark_pipelines',
-           'wrapper_overhead']
+           'tta_identity', 'tta_hflip', 'tta_predict', 'log_augmented_batch', 'benchmark_pipelines', 'wrapper_overhead']
 
 # %% ../nbs/07_data_augmentation.ipynb #2ae1cdfe
 def check_uint8_image(img, name: str = "la imagen") -> np.ndarray:
@@ -102,7 +102,7 @@ def show_augmentations(image: np.ndarray, pipeline, n: int = 8, ncols: int = 4, 
     return show_grid(images, titles=titles, ncols=ncols, size=size, suptitle=title)
 
 # %% ../nbs/07_data_augmentation.ipynb #bcd91155
-LIBRARIES = ("albumentations", "torchvision", "kornia")
+AUGMENT_LIBRARIES = ("albumentations", "torchvision", "kornia")
 
 def make_pipeline(library: str, size: int = 224, scale: tuple[float, float] = (0.08, 1.0), p_flip: float = 0.5,
                   jitter: float = 0.2, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
@@ -122,7 +122,7 @@ def make_pipeline(library: str, size: int = 224, scale: tuple[float, float] = (0
             K.RandomResizedCrop((size, size), scale=scale), K.RandomHorizontalFlip(p=p_flip),
             K.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter, hue=0.0, p=1.0),
             K.Normalize(mean=torch.tensor(mean), std=torch.tensor(std)))
-    raise ValueError(f"Biblioteca desconocida: {library!r}. Usá una de {LIBRARIES}.")
+    raise ValueError(f"Biblioteca desconocida: {library!r}. Usá una de {AUGMENT_LIBRARIES}.")
 
 # %% ../nbs/07_data_augmentation.ipynb #a01c8d03
 def _numpy(x) -> np.ndarray:
@@ -289,15 +289,15 @@ class AugmentedDataset(Dataset):
 # %% ../nbs/07_data_augmentation.ipynb #c503f818
 def check_alignment(image, target: dict, figure_colors: Sequence | None = None, tol: float = 1.5, color_tol: float = 40.0) -> dict:
     """Comprueba que cajas, máscaras e imagen sigan alineadas después de una transformación geométrica. Devuelve
-    `boxes` (cada caja contiene su máscara, con `tol` píxeles), `excess` (lo máximo que una máscara se sale de su caja),
-    `semantic` (la máscara semántica coincide con la clase de cada instancia) y, con `figure_colors` (color RGB original
-    de cada instancia), `colors` (la imagen tiene ese color bajo cada máscara, con `color_tol` niveles)."""
+    `cajas` (cada caja contiene su máscara, con `tol` píxeles), `exceso` (lo máximo que una máscara se sale de su caja),
+    `semántica` (la máscara semántica coincide con la clase de cada instancia) y, con `figure_colors` (color RGB original
+    de cada instancia), `colores` (la imagen tiene ese color bajo cada máscara, con `color_tol` niveles)."""
     masks = torch.as_tensor(_numpy(target["masks"])).bool()
     excess = box_mask_excess(target["boxes"], masks)
-    res = {"boxes": bool((excess <= tol).all()), "excess": float(excess.max()) if len(excess) else 0.0}
+    res = {"cajas": bool((excess <= tol).all()), "exceso": float(excess.max()) if len(excess) else 0.0}
     if "semantic" in target:
         sem = torch.as_tensor(_numpy(target["semantic"]))
-        res["semantic"] = all(bool((sem[m] == l).all()) for m, l in zip(masks, target["labels"]))
+        res["semántica"] = all(bool((sem[m] == l).all()) for m, l in zip(masks, target["labels"]))
     if figure_colors is not None:
         if len(figure_colors) != len(masks):
             raise ValueError(f"Hay {len(masks)} máscaras y {len(figure_colors)} colores: pasá un color por instancia.")
@@ -307,7 +307,7 @@ def check_alignment(image, target: dict, figure_colors: Sequence | None = None, 
         ok = True
         for m, c in zip(inner, figure_colors):
             if m.sum() >= 4: ok &= bool((img[m].median(0).values - torch.tensor(c, dtype=torch.float32)).abs().max() <= color_tol)
-        res["colors"] = ok
+        res["colores"] = ok
     return res
 
 # %% ../nbs/07_data_augmentation.ipynb #686ec477
@@ -430,19 +430,19 @@ class MixCollate:
         return f"MixCollate({', '.join(f'{f.__name__}(α={a})' for f, a in self.kinds)}, p={self.p})"
 
 # %% ../nbs/07_data_augmentation.ipynb #09311920
-def identity(x: torch.Tensor) -> torch.Tensor:
-    "La imagen tal cual (la primera versión de la TTA)."
+def tta_identity(x: torch.Tensor) -> torch.Tensor:
+    "Versión de TTA: el lote tal cual."
     return x
 
-def hflip(x: torch.Tensor) -> torch.Tensor:
-    "Espejo horizontal de un lote `(N, C, H, W)`."
+def tta_hflip(x: torch.Tensor) -> torch.Tensor:
+    "Versión de TTA: espejo horizontal de un lote `(N, C, H, W)`."
     return x.flip(-1)
 
 def tta_predict(model: torch.nn.Module, x: torch.Tensor, transforms: Sequence[Callable] | None = None) -> torch.Tensor:
     """Probabilidades promediadas de `model` sobre las versiones de `x` que dan `transforms` (funciones de lote a lote;
     por defecto original y espejo horizontal). Usa el modo `eval` sin gradientes y deja el modelo como estaba."""
-    transforms = [identity, hflip] if transforms is None else list(transforms)
-    if not transforms: raise ValueError("transforms está vacío: pasá al menos una transformación (por ejemplo [identity, hflip]).")
+    transforms = [tta_identity, tta_hflip] if transforms is None else list(transforms)
+    if not transforms: raise ValueError("transforms está vacío: pasá al menos una transformación (por ejemplo [tta_identity, tta_hflip]).")
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"tta_predict espera un lote (N, C, H, W); para una imagen usá x[None].")
     param = next(model.parameters(), None)
@@ -474,21 +474,12 @@ def log_augmented_batch(writer, images: torch.Tensor, step: int = 0, tag: str = 
     writer.add_images(tag, x.clamp(0, 1), step, dataformats="NCHW")
 
 # %% ../nbs/07_data_augmentation.ipynb #00586017
-@contextmanager
-def num_threads(n: int):
-    "Durante el bloque, PyTorch y OpenCV usan `n` hilos (para medir velocidades comparables)."
-    old_torch, old_cv = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(n); cv2.setNumThreads(n)
-    try: yield
-    finally:
-        torch.set_num_threads(old_torch); cv2.setNumThreads(old_cv)
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda": torch.cuda.synchronize(device)
 
 def _runners(image: np.ndarray, size: int, n_images: int, kornia_batch: int, gpu: bool) -> dict[str, Callable[[], int]]:
     "Una función por variante que procesa ~`n_images` imágenes y devuelve cuántas procesó."
-    pa, pt, pk = (make_pipeline(lib, size) for lib in LIBRARIES)
+    pa, pt, pk = (make_pipeline(lib, size) for lib in AUGMENT_LIBRARIES)
     img_t = _chw(image).contiguous()
     one = img_t[None].float().div(255)
     n_batches = max(1, n_images // kornia_batch)
@@ -521,7 +512,7 @@ def benchmark_pipelines(image: np.ndarray, size: int = 224, n_images: int = 64, 
                         threads: int = 1, gpu: bool | None = None) -> list[dict]:
     """Imágenes por segundo del mismo pipeline (`make_pipeline`) en Albumentations, torchvision v2 y Kornia sobre `image`,
     con `threads` hilos, alternando las variantes en cada una de las `repeats` repeticiones. Devuelve una fila por variante:
-    `name`, `images_per_s` (mediana), `ratio` (respecto de Albumentations) y `all` (cada repetición)."""
+    `variante`, `imágenes_por_s` (mediana), `relativo` (respecto de Albumentations) y `mediciones` (cada repetición)."""
     check_uint8_image(image)
     if image.ndim != 3 or image.shape[2] != 3: raise ValueError("benchmark_pipelines usa una foto RGB (H, W, 3).")
     if repeats < 1 or n_images < 1: raise ValueError("repeats y n_images tienen que ser >= 1.")
@@ -536,13 +527,15 @@ def benchmark_pipelines(image: np.ndarray, size: int = 224, n_images: int = 64, 
                 t0 = time.perf_counter(); n = runners[name](); dt = time.perf_counter() - t0
                 speeds.setdefault(name, []).append(n / dt)
     base = statistics.median(speeds["Albumentations"])
-    return [dict(name=k, images_per_s=statistics.median(v), ratio=statistics.median(v) / base, all=v) for k, v in speeds.items()]
+    return [{"variante": k, "imágenes_por_s": statistics.median(v), "relativo": statistics.median(v) / base, "mediciones": v}
+            for k, v in speeds.items()]
 
 def wrapper_overhead(dataset, pipeline, n: int | None = None, repeats: int = 7, threads: int = 1) -> dict:
     """Costo relativo de `AugmentedDataset(dataset, pipeline)[i]` frente a `img, y = dataset[i]; pipeline(image=img)`.
     Se alternan ítem por ítem y el ítem `i` usa siempre la semilla `i` (mismo recorte, mismo trabajo). Para cada ítem se toma el
     mínimo de las `repeats` mediciones (lo que sobra son interrupciones de otros procesos). Devuelve el tiempo por ítem
-    de cada una, `overhead` (cociente de las sumas de mínimos − 1; 0,03 = 3 %) y el cociente de cada repetición."""
+    de cada una (`directo_s`, `envuelto_s`), `sobrecosto` (cociente de las sumas de mínimos − 1; 0,03 = 3 %) y `cocientes`
+    (el cociente de cada repetición)."""
     if pipeline_library(pipeline) != "albumentations": raise TypeError("wrapper_overhead compara contra un pipeline de Albumentations.")
     n = len(dataset) if n is None else min(n, len(dataset))
     wrapped = AugmentedDataset(dataset, pipeline, seed=0)     # usa este mismo pipeline
@@ -559,5 +552,5 @@ def wrapper_overhead(dataset, pipeline, n: int | None = None, repeats: int = 7, 
                     pipeline.set_random_seed(i)       # mismo trabajo en cada repetición y en las dos variantes
                     t0 = time.perf_counter(); variants[k](i); t[k, r, i] = time.perf_counter() - t0
     best = t.min(1).sum(1) / n                                 # (directo, envuelto): suma de los mínimos por ítem
-    return dict(direct_s=float(best[0]), wrapped_s=float(best[1]), overhead=float(best[1] / best[0] - 1),
-                ratios=(t[1].sum(1) / t[0].sum(1)).tolist())
+    return {"directo_s": float(best[0]), "envuelto_s": float(best[1]), "sobrecosto": float(best[1] / best[0] - 1),
+            "cocientes": (t[1].sum(1) / t[0].sum(1)).tolist()}
