@@ -8,11 +8,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from vpc2.conv import (Conv2dIm2col, MaxPool2dIm2col, _check_conv2d, _conv2d_forward, adaptive_avg_pool2d,
-                       adaptive_max_pool2d, adaptive_windows, benchmark_conv, conv2d_backward, conv2d_im2col,
-                       conv2d_naive, conv2d_unfold, conv_output_size, conv_params, filter_image, format_benchmark,
+from vpc2.conv import (IM2COL_BLOCK_BYTES, IM2COL_MAX_BYTES, Conv2dIm2col, MaxPool2dIm2col, _check_conv2d,
+                       _conv2d_forward, adaptive_avg_pool2d, adaptive_max_pool2d, adaptive_windows, benchmark_conv,
+                       conv2d_backward, conv2d_im2col, conv2d_naive, conv2d_unfold, conv_output_size, conv_params,
+                       filter_image, format_benchmark, free_im2col_workspace, im2col_block_bytes, im2col_goal,
                        max_pool2d_backward, max_pool2d_im2col, patch_view, pool_output_size, receptive_field,
                        time_interleaved, window_coords)
+from vpc2.core import num_threads
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # de conftest.py
@@ -128,14 +130,55 @@ def test_naive_matches_F_conv2d_on_subgrid():
         assert_close(conv2d_naive(x, w, b, s, p, d), F.conv2d(x, w, b, s, p, d))
 
 
-@pytest.mark.parametrize("block_bytes", [1, 200, 4096, 2**30])
+@pytest.mark.parametrize("block_bytes", [1, 200, 4096, 5*9*10*4*10, 2*5*9*10*4*10, 2**30])
 def test_im2col_blocking_does_not_change_result(block_bytes):
-    "Bloques de una fila, de varias filas, de una imagen y de todo el lote."
+    "Bloques de una fila, de varias filas, de una imagen, de dos (la última incompleta) y de todo el lote."
     gen = torch.Generator().manual_seed(2)
     x, w, b = torch.randn(3, 5, 12, 10, generator=gen), torch.randn(6, 5, 3, 3, generator=gen), torch.randn(6, generator=gen)
     for s, p, d in [(1, 1, 1), (2, 0, 2), ((1, 2), (2, 1), (2, 1))]:
         args = _check_conv2d(x, w, b, s, p, d)
-        assert_close(_conv2d_forward(x, w, b, *args, block_bytes=block_bytes), F.conv2d(x, w, b, s, p, d))
+        ref = F.conv2d(x, w, b, s, p, d)
+        assert_close(_conv2d_forward(x, w, b, *args, block_bytes=block_bytes), ref)
+        assert_close(_conv2d_forward(x, w, None, *args, block_bytes=block_bytes), ref - b.view(1, -1, 1, 1))
+
+
+def test_block_size_depends_on_threads_and_device():
+    assert im2col_block_bytes("cpu", 1) == IM2COL_BLOCK_BYTES
+    assert im2col_block_bytes("cpu", 2) == im2col_block_bytes("cuda", 1) == IM2COL_MAX_BYTES
+    with num_threads(2): assert im2col_block_bytes() == IM2COL_MAX_BYTES
+    with num_threads(1): assert im2col_block_bytes() == IM2COL_BLOCK_BYTES
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_im2col_matches_F_conv2d_at_each_thread_count(threads):
+    "El camino de un hilo (un bloque por imagen) y el de varios (todo el lote en un bloque), con gradientes."
+    gen = torch.Generator().manual_seed(8)
+    with num_threads(threads):
+        for xs, ws, s, p, d in CONV_CASES[::5]:
+            x = torch.randn(xs, generator=gen, requires_grad=True)
+            w = torch.randn(ws, generator=gen, requires_grad=True)
+            b = torch.randn(ws[0], generator=gen, requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ref = F.conv2d(x, w, b, s, p, d)
+            out = conv2d_im2col(x, w, b, s, p, d)
+            assert_close(out, ref)
+            g = torch.randn(ref.shape, generator=gen)
+            for got, want in zip(torch.autograd.grad(out, (x, w, b), g), torch.autograd.grad(ref, (x, w, b), g)):
+                assert_close(got, want)
+
+
+def test_workspace_is_reused_without_overwriting_results():
+    gen = torch.Generator().manual_seed(9)
+    x, w = torch.randn(4, 3, 9, 9, generator=gen), torch.randn(5, 3, 3, 3, generator=gen)
+    first = conv2d_im2col(x, w, padding=1)
+    second = conv2d_im2col(2*x, w, padding=1)                  # misma matriz de trabajo
+    assert_close(first, F.conv2d(x, w, padding=1))
+    assert_close(second, 2*first)
+    conv2d_im2col(torch.randn(2, 3, 20, 20, generator=gen), w)  # más grande: la matriz crece
+    assert free_im2col_workspace() >= 3*3*3 * 18*18 * 4
+    assert free_im2col_workspace() == 0
+    assert_close(conv2d_im2col(x, w, padding=1), first)
 
 
 def test_im2col_float64_channels_last_and_noncontiguous_inputs():
@@ -148,7 +191,7 @@ def test_im2col_float64_channels_last_and_noncontiguous_inputs():
     xt = x.transpose(-1, -2)                        # no contiguo
     assert_close(conv2d_im2col(xt, w, dilation=2), F.conv2d(xt.contiguous(), w, dilation=2))
     y = conv2d_im2col(x, w)
-    assert y.is_contiguous(memory_format=torch.channels_last) and y.dtype == torch.float64
+    assert y.is_contiguous() and y.dtype == torch.float64
 
 
 def test_class_example():
@@ -168,7 +211,7 @@ def test_patch_view_is_a_view_and_matches_unfold():
     x = torch.randn(2, 3, 7, 6)
     v = patch_view(x, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
     cols = F.unfold(x, (3, 2), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
-    assert_close(v.permute(0, 5, 3, 4, 1, 2).reshape(2, 3*3*2, -1), cols)
+    assert_close(v.reshape(2, 3*3*2, -1), cols)
     x2 = torch.randn(1, 1, 5, 5)
     assert patch_view(x2, 3).untyped_storage().data_ptr() == x2.untyped_storage().data_ptr()   # sin relleno: sin copia
 
@@ -345,6 +388,23 @@ def test_receptive_field_formula_and_measured():
     assert receptive_field([(3, 1, 1)] * 3) == 7
 
 
+class _Residual(nn.Module):
+    def __init__(self): super().__init__(); self.f = nn.Conv2d(1, 1, 3, padding=1)
+    def forward(self, x): return x + self.f(x)
+
+
+def test_receptive_field_refuses_branched_networks():
+    tv = pytest.importorskip("torchvision")
+    for model in (nn.Sequential(nn.Conv2d(1, 1, 3), _Residual()), _Residual(), tv.models.resnet18(weights=None),
+                  nn.Sequential(nn.Conv2d(1, 1, 3), nn.Sequential(nn.ReLU(), _Residual()))):
+        with pytest.raises(ValueError, match="secuencia simple"):
+            receptive_field(model)
+    with pytest.raises(ValueError, match="Upsample"):
+        receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(scale_factor=2)))
+    from vpc2.train import simple_cnn
+    assert receptive_field(simple_cnn(5, (8, 16, 32))) == receptive_field([(3, 1, 1), (2, 2, 1)] * 3)   # hasta la cabeza
+
+
 def test_window_coords_match_unfold():
     for (h, w), k, s, p, d in [((6, 6), 3, 1, 0, 1), ((7, 5), (3, 2), 2, 1, (1, 2)), ((9, 9), 3, (2, 3), 2, 2)]:
         img = (torch.arange(h*w) + 1.).view(1, 1, h, w)
@@ -376,11 +436,23 @@ def test_time_interleaved_order_and_median():
 
 
 def test_benchmark_conv_small_shapes():
-    rows = benchmark_conv([((2, 3, 8, 8), (4, 3, 3, 3))], repeats=2, naive_pairs=3, threads=1)
-    (r,) = rows
-    assert r["x"] == "2×3×8×8" and r["naive_extrapolated"] and r["naive_basis"] == "3 de 8 pares"
-    assert r["im2col_ratio"] == pytest.approx(r["im2col_ms"] / r["conv2d_ms"])
+    rows = benchmark_conv([((2, 3, 8, 8), (4, 3, 3, 3))], repeats=2, naive_pairs=3, threads=(1, 2))
+    assert [r["hilos"] for r in rows] == [1, 2]
+    r = rows[0]
+    assert r["entrada"] == "2×3×8×8" and r["lazos_extrapolados"] and r["lazos_medidos"] == "3 de 8 pares"
+    assert r["cociente_im2col"] == pytest.approx(r["ms_im2col"] / r["ms_conv2d"])
+    assert r["carga_antes"] >= 0 and r["carga_despues"] >= 0
     text = format_benchmark(rows)
-    assert "extrapolados" in text and "2×3×8×8 ⊛ 4×3×3×3" in text
-    full = benchmark_conv([((1, 1, 6, 6), (2, 1, 3, 3))], repeats=1, naive_pairs=10)
-    assert not full[0]["naive_extrapolated"] and full[0]["naive_basis"] == "2 de 2 pares"
+    assert "extrapolados" in text and "2×3×8×8 ⊛ 4×3×3×3" in text and "Carga de la máquina" in text
+    full = benchmark_conv([((1, 1, 6, 6), (2, 1, 3, 3))], repeats=1, naive_pairs=10, threads=1)
+    assert not full[0]["lazos_extrapolados"] and full[0]["lazos_medidos"] == "2 de 2 pares"
+    with pytest.raises(ValueError, match="threads"):
+        benchmark_conv([((1, 1, 6, 6), (2, 1, 3, 3))], threads=())
+
+
+def test_im2col_goal_verdicts():
+    row = lambda shape, n, r: {"entrada": shape, "pesos": "w", "hilos": n, "cociente_im2col": r}
+    verdicts = im2col_goal([row("a", 1, 1.2), row("a", 2, 1.4), row("b", 1, 1.0), row("b", 2, 1.4),
+                            row("c", 1, 1.6), row("c", 2, 1.6)])
+    assert [ok for _, ok in verdicts] == [True, False, False]
+    assert verdicts[0][0].endswith("→ cumple") and verdicts[1][0].endswith("→ NO cumple")

@@ -8,7 +8,9 @@ Docs: https://vpc2-curso.github.io/vpc2/convolucion.html.md"""
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -19,12 +21,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from .core import num_threads
+
 # %% auto #0
-__all__ = ['KERNELS', 'IM2COL_BLOCK_BYTES', 'conv_params', 'conv_output_size', 'pool_output_size', 'filter_image', 'conv2d_naive',
-           'conv2d_unfold', 'patch_view', 'conv2d_im2col', 'max_pool2d_im2col', 'adaptive_windows',
-           'adaptive_avg_pool2d', 'adaptive_max_pool2d', 'conv2d_backward', 'Conv2dIm2col', 'max_pool2d_backward',
-           'MaxPool2dIm2col', 'receptive_field', 'window_coords', 'plot_conv_geometry', 'time_interleaved',
-           'benchmark_conv', 'format_benchmark']
+__all__ = ['KERNELS', 'IM2COL_BLOCK_BYTES', 'IM2COL_MAX_BYTES', 'conv_params', 'conv_output_size', 'pool_output_size',
+           'filter_image', 'conv2d_naive', 'conv2d_unfold', 'im2col_block_bytes', 'free_im2col_workspace', 'patch_view',
+           'conv2d_im2col', 'max_pool2d_im2col', 'adaptive_windows', 'adaptive_avg_pool2d', 'adaptive_max_pool2d',
+           'conv2d_backward', 'Conv2dIm2col', 'max_pool2d_backward', 'MaxPool2dIm2col', 'receptive_field',
+           'window_coords', 'plot_conv_geometry', 'time_interleaved', 'benchmark_conv', 'format_benchmark',
+           'im2col_goal']
 
 # %% ../nbs/04_convolucion.ipynb #75cdf808
 def conv_params(in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...], bias: bool = True, dims: int = 2) -> int:
@@ -225,11 +230,43 @@ def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return out.view(x.shape[0], weight.shape[0], Ho, Wo)
 
 # %% ../nbs/04_convolucion.ipynb #292cb36a
-IM2COL_BLOCK_BYTES = 4 * 2**20   # matriz de trabajo: cabe en la caché y se reutiliza en todos los bloques
+IM2COL_BLOCK_BYTES = 4 * 2**20    # con un hilo: bloques de ventanas que caben en la caché
+IM2COL_MAX_BYTES = 512 * 2**20    # con varios hilos o en GPU: un solo bloque hasta este tamaño (si no entra, los necesarios)
+
+_workspace = threading.local()    # matrices de trabajo reutilizadas, una por hilo de Python (y por tipo y dispositivo)
+
+def im2col_block_bytes(device: torch.device | str = "cpu", threads: int | None = None) -> int:
+    """Bytes de ventanas que `conv2d_im2col` copia y multiplica por bloque, según el dispositivo y los hilos.
+
+    Con un hilo de CPU, `IM2COL_BLOCK_BYTES` (bloques chicos: se multiplican mientras están en la caché). Con varios
+    hilos o en GPU, `IM2COL_MAX_BYTES`: cada operación de PyTorch con varios hilos termina esperando a todos (una
+    barrera); si otro proceso ocupa un núcleo, cada espera cuesta lo que tarda en volver ese hilo, y con decenas de
+    bloques por llamada son decenas de esperas. `threads=None` usa `torch.get_num_threads()`."""
+    threads = torch.get_num_threads() if threads is None else threads
+    return IM2COL_BLOCK_BYTES if torch.device(device).type == "cpu" and threads == 1 else IM2COL_MAX_BYTES
+
+def _work_matrix(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """Matriz `(rows, cols)` sobre un búfer que se reutiliza entre llamadas. Una matriz grande nueva en cada llamada
+    es cara: el sistema operativo entrega esa memoria página por página (4 KB) recién cuando se escribe."""
+    bufs = _workspace.__dict__.setdefault("bufs", {})
+    key, n = (like.dtype, like.device), rows*cols
+    buf = bufs.get(key)
+    if buf is None or buf.numel() < n:
+        bufs.pop(key, None)                      # soltar el anterior antes de pedir uno más grande
+        buf = bufs[key] = like.new_empty(n)
+    return buf[:n].view(rows, cols)
+
+def free_im2col_workspace() -> int:
+    "Libera las matrices de trabajo de `conv2d_im2col` (de este hilo) y devuelve cuántos bytes ocupaban."
+    bufs = _workspace.__dict__.setdefault("bufs", {})
+    freed = sum(b.numel()*b.element_size() for b in bufs.values())
+    bufs.clear()
+    return freed
 
 def patch_view(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:
-    """Todas las ventanas de `x` `(N,C,H,W)` como una vista `(N, H_out, W_out, kH, kW, C)` de la entrada rellenada
-    en *channels-last*, sin copiarlas: `patch_view(...)[n, i, j]` es la ventana de la salida `(i, j)`."""
+    """Todas las ventanas de `x` `(N,C,H,W)` como una vista `(N, C, kH, kW, H_out, W_out)` de la entrada rellenada,
+    sin copiarlas: `patch_view(...)[n, :, :, :, i, j]` es la ventana de la salida `(i, j)`, y
+    `patch_view(...)[n].reshape(C·kH·kW, H_out·W_out)` es la matriz $X_{col}$ de `F.unfold`."""
     _check_image_batch(x, "patch_view")
     kernel = _ntuple(kernel_size, 2, "kernel_size", 1)
     stride, dilation = _ntuple(stride, 2, "stride", 1), _ntuple(dilation, 2, "dilation", 1)
@@ -238,55 +275,55 @@ def patch_view(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) ->
     return _patch_view(x, kernel, stride, pads, dilation, (Ho, Wo))
 
 def _patch_view(x, kernel, stride, pads, dilation, out_hw) -> torch.Tensor:
-    (top, bottom), (left, right) = pads
-    N, C, H, W = x.shape
-    if top or bottom or left or right:   # una sola pasada: ceros y el interior en orden (N, H, W, C)
-        xp = x.new_zeros(N, H + top + bottom, W + left + right, C)
-        xp[:, top:top + H, left:left + W] = x.permute(0, 2, 3, 1)
-    else:
-        xp = x.permute(0, 2, 3, 1).contiguous()   # gratis si x ya está en channels_last
-    sN, sH, sW, sC = xp.stride()
-    return xp.as_strided((N, *out_hw, *kernel, C),
-                         (sN, sH*stride[0], sW*stride[1], sH*dilation[0], sW*dilation[1], sC))
+    xp = F.pad(x, _fpad(pads)) if any(p for pair in pads for p in pair) else x.contiguous()   # sin relleno: sin copia
+    sN, sC, sH, sW = xp.stride()
+    return xp.as_strided((xp.shape[0], xp.shape[1], *kernel, *out_hw),
+                         (sN, sC, sH*dilation[0], sW*dilation[1], sH*stride[0], sW*stride[1]))
 
-def _row_blocks(N: int, Ho: int, row_bytes: int, budget: int) -> tuple[list[tuple], int]:
-    "Bloques (imágenes, filas) cuyas ventanas ocupan a lo sumo `budget` bytes, y cuántas filas de ventanas entran."
-    rows = max(1, budget // row_bytes)
-    if rows >= Ho:   # entran una o más imágenes enteras por bloque
+def _conv2d_forward(x, weight, bias, stride, pads, dilation, out_hw, block_bytes: int | None = None):
+    "im2col por bloques sobre la vista de ventanas; argumentos ya validados. `block_bytes=None`: `im2col_block_bytes`."
+    (N, C), (C_out, _, kH, kW), (Ho, Wo) = x.shape[:2], weight.shape, out_hw
+    K, L = C*kH*kW, Ho*Wo
+    view = _patch_view(x, (kH, kW), stride, pads, dilation, out_hw)          # (N, C, kH, kW, Ho, Wo), sin copias
+    w_row = weight.reshape(C_out, K)                                         # W_row de la clase
+    out = x.new_empty(N, C_out, Ho, Wo)
+    budget = im2col_block_bytes(x.device) if block_bytes is None else block_bytes
+    rows = max(1, budget // (K*Wo*x.element_size()))                        # filas de salida cuyas ventanas entran
+    if rows >= Ho:                                                           # bloques de una o más imágenes enteras
         imgs = min(N, rows // Ho)
-        return [(slice(n, n + imgs), slice(None)) for n in range(0, N, imgs)], imgs*Ho
-    return [(n, slice(r, r + rows)) for n in range(N) for r in range(0, Ho, rows)], rows
-
-def _conv2d_forward(x, weight, bias, stride, pads, dilation, out_hw, block_bytes: int = IM2COL_BLOCK_BYTES):
-    "im2col por bloques sobre la vista de ventanas; argumentos ya validados y normalizados."
-    C_out, K = weight.shape[0], weight[0].numel()
-    view = _patch_view(x, tuple(weight.shape[-2:]), stride, pads, dilation, out_hw)   # (N, Ho, Wo, kH, kW, C)
-    w_mat = weight.permute(0, 2, 3, 1).reshape(C_out, K).t()                          # (kH·kW·C, C_out), mismo orden
-    N, (Ho, Wo) = x.shape[0], out_hw
-    out = x.new_empty(N, Ho, Wo, C_out)
-    blocks, rows = _row_blocks(N, Ho, Wo*K*x.element_size(), block_bytes)
-    work = x.new_empty(rows*Wo, K)
-    for imgs, rws in blocks:
-        src = view[imgs, rws]
-        m = src.numel() // K
-        cols = work[:m]
-        cols.view(src.shape).copy_(src)                  # im2col del bloque: la única copia de las ventanas
-        dst = out[imgs, rws].view(m, C_out)
-        if bias is None: torch.mm(cols, w_mat, out=dst)
-        else: torch.addmm(bias, cols, w_mat, out=dst)
-    return out.permute(0, 3, 1, 2)                       # (N, C_out, Ho, Wo) en formato de memoria channels_last
+        work = _work_matrix(imgs*K, L, x)
+        for n0 in range(0, N, imgs):
+            n = min(imgs, N - n0)
+            cols = work[:n*K].view(n, K, L)
+            cols.view(n, C, kH, kW, Ho, Wo).copy_(view[n0:n0 + n])            # im2col del bloque: la única copia
+            dst = out[n0:n0 + n].view(n, C_out, L)
+            if bias is None: torch.matmul(w_row, cols, out=dst)
+            else: torch.baddbmm(bias.view(1, -1, 1), w_row.expand(n, C_out, K), cols, out=dst)
+    else:                                                                    # una imagen no entra: bloques de filas
+        work = _work_matrix(K, rows*Wo, x).view(-1)
+        for n in range(N):
+            for r0 in range(0, Ho, rows):
+                r = min(rows, Ho - r0)
+                cols = work[:K*r*Wo].view(K, r*Wo)
+                cols.view(C, kH, kW, r, Wo).copy_(view[n, :, :, :, r0:r0 + r])
+                dst = out[n, :, r0:r0 + r].flatten(1)                        # (C_out, r·W_out): escribe en su lugar
+                if bias is None: torch.mm(w_row, cols, out=dst)
+                else: torch.addmm(bias.view(-1, 1), w_row, cols, out=dst)
+    return out
 
 def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                   stride=1, padding=0, dilation=1) -> torch.Tensor:
     """Convolución 2D por im2col: una vista de ventanas sin copias y multiplicaciones de matrices por bloques.
 
-    Misma firma y resultado que `F.conv2d` (sin `groups`); `padding` acepta `'valid'` y `'same'`. La salida
-    queda en formato de memoria `channels_last` (usá `.reshape`, o `.contiguous()` antes de `.view`). Si alguna
-    entrada pide gradiente, pasa por `Conv2dIm2col`, cuyo *backward* está escrito a mano (`conv2d_backward`)."""
+    Misma firma y resultado que `F.conv2d` (sin `groups`); `padding` acepta `'valid'` y `'same'`. El tamaño de los
+    bloques lo elige `im2col_block_bytes` (chicos con un hilo, uno solo con varios). Las ventanas se copian a una
+    matriz de trabajo que queda reservada para la próxima llamada (`free_im2col_workspace` la libera). La salida
+    queda en el formato habitual `(N, C_out, H_out, W_out)` contiguo. Si alguna entrada pide gradiente, pasa por `Conv2dIm2col`, cuyo *backward* está escrito a mano (`conv2d_backward`)."""
     stride_, pads, dilation_, out_hw = _check_conv2d(x, weight, bias, stride, padding, dilation, "conv2d_im2col")
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
         return Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation)
     return _conv2d_forward(x, weight, bias, stride_, pads, dilation_, out_hw)
+
 
 # %% ../nbs/04_convolucion.ipynb #6b1946f1
 def _check_pool2d(x, kernel_size, stride, padding, dilation, fn: str):
@@ -400,6 +437,10 @@ class MaxPool2dIm2col(torch.autograd.Function):
         return max_pool2d_backward(grad_output, indices, ctx.input_shape), None, None, None, None
 
 # %% ../nbs/04_convolucion.ipynb #edbaf1a3
+_NEUTRAL_LAYERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
+                   nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm, nn.Dropout, nn.Dropout2d, nn.Identity)
+_HEAD_LAYERS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)
+
 def _layer_geometry(layer) -> tuple[int, int, int] | None:
     "(kernel, stride, dilation) de una capa convolucional o de pooling cuadrada; `None` si no cambia la geometría."
     if isinstance(layer, (tuple, list)): return tuple(layer)
@@ -409,19 +450,40 @@ def _layer_geometry(layer) -> tuple[int, int, int] | None:
         if k[0] != k[1] or s[0] != s[1] or d[0] != d[1]:
             raise ValueError(f"receptive_field sólo maneja capas cuadradas y {layer} no lo es: calculalo por eje con tuplas (k, s, d).")
         return k[0], s[0], d[0]
-    return None   # activaciones, normalización, etc.
+    if isinstance(layer, _NEUTRAL_LAYERS): return None   # activaciones, normalización, dropout
+    raise ValueError(f"receptive_field no sabe cómo cambia el campo receptivo la capa {type(layer).__name__}: sólo recorre "
+                     "Conv2d, MaxPool2d, AvgPool2d, activaciones y normalizaciones. Pasale la lista de tuplas (kernel, stride, dilation).")
+
+def _plain_layers(module: nn.Module):
+    "Las capas de un `nn.Sequential` en orden (entrando en los `Sequential` anidados) hasta la cabeza; error si hay ramas."
+    for layer in module.children():
+        if isinstance(layer, nn.Sequential): yield from _plain_layers(layer)
+        elif isinstance(layer, _HEAD_LAYERS): yield None; return
+        elif next(layer.children(), None) is not None:
+            raise ValueError(f"receptive_field sólo sabe recorrer una secuencia simple de capas (nn.Sequential de convoluciones, "
+                             f"pooling y activaciones), y {type(layer).__name__} es un módulo con su propio forward (ramas, "
+                             "atajos residuales, bloques Inception): el campo receptivo depende del camino. Calculalo por "
+                             "camino, pasando la lista de tuplas (kernel, stride, dilation) de ese camino.")
+        else: yield layer
 
 def receptive_field(layers) -> int:
-    """Campo receptivo (en píxeles de la entrada) de una pila de capas: un `nn.Module` (se recorren sus capas
-    `Conv2d`/`MaxPool2d`/`AvgPool2d`) o una lista de tuplas `(kernel, stride, dilation)`."""
-    items = layers.modules() if isinstance(layers, nn.Module) else layers
+    """Campo receptivo (en píxeles de la entrada) de una pila de capas: un `nn.Sequential` de `Conv2d`/`MaxPool2d`/`AvgPool2d`,
+    activaciones y normalizaciones (se detiene en el pooling adaptativo, `Flatten` o `Linear`), una capa sola, o una
+    lista de tuplas `(kernel, stride, dilation)`. Una red con ramas (ResNet, Inception) da un error: no es una pila."""
+    if isinstance(layers, nn.Sequential): items = _plain_layers(layers)
+    elif isinstance(layers, nn.Module):
+        if next(layers.children(), None) is not None: items = _plain_layers(nn.Sequential(layers))
+        else: items = [layers]
+    else: items = layers
     r, jump = 1, 1
     for layer in items:
+        if layer is None: break                       # llegó la cabeza: el campo receptivo es el de antes
         geo = _layer_geometry(layer)
         if geo is None: continue
         k, s, d = geo
         r, jump = r + d*(k - 1)*jump, jump*s
     return r
+
 
 # %% ../nbs/04_convolucion.ipynb #76452aad
 def window_coords(i: int, j: int, kernel_size, stride=1, padding=0, dilation=1) -> list[tuple[int, int]]:
@@ -470,56 +532,87 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, war
 
 def _shape_str(shape) -> str: return "×".join(map(str, shape))
 
-def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], padding=1, repeats: int = 5,
-                   naive_pairs: int = 2, threads: int | None = None, seed: int = 0,
-                   clock: Callable[[], float] = time.perf_counter) -> list[dict]:
-    """Mide `F.conv2d`, `conv2d_im2col`, `conv2d_unfold` y `conv2d_naive` sobre cada forma `((N,C,H,W), (C_out,C,kH,kW))`.
+def _with_threads(n: int, f: Callable[[], object]) -> Callable[[], object]:
+    "`f` envuelta para correr con `n` hilos de PyTorch."
+    def run():
+        with num_threads(n): return f()
+    return run
 
-    Devuelve una fila por forma con milisegundos y cocientes contra `F.conv2d`. Los lazos corren sobre
-    `naive_pairs` pares (imagen, filtro) y se extrapolan a los `N·C_out` pares (`naive_extrapolated`).
-    `clock=time.process_time` mide tiempo de CPU (suma de hilos): con un hilo, no lo afectan otros procesos."""
-    old_threads = torch.get_num_threads()
-    if threads: torch.set_num_threads(threads)
-    try:
-        gen, rows = torch.Generator().manual_seed(seed), []
-        for x_shape, w_shape in shapes:
-            x = torch.randn(x_shape, generator=gen)
-            w, b = torch.randn(w_shape, generator=gen) / math.sqrt(math.prod(w_shape[1:])), torch.randn(w_shape[0], generator=gen)
-            with torch.no_grad():
-                ref = F.conv2d(x, w, b, padding=padding)
-                assert_close(conv2d_im2col(x, w, b, padding=padding), ref, rtol=1e-4, atol=1e-4)
-                assert_close(conv2d_unfold(x, w, b, padding=padding), ref, rtol=1e-4, atol=1e-4)
-                med = time_interleaved({"F.conv2d": lambda: F.conv2d(x, w, b, padding=padding),
-                                        "im2col": lambda: conv2d_im2col(x, w, b, padding=padding),
-                                        "unfold": lambda: conv2d_unfold(x, w, b, padding=padding)}, repeats=repeats, clock=clock)
-                total = x_shape[0]*w_shape[0]
-                pairs = min(naive_pairs, total)
-                n_img, n_filt = (1, pairs) if pairs <= w_shape[0] else (math.ceil(pairs / w_shape[0]), w_shape[0])
-                t0 = clock()
-                naive = conv2d_naive(x[:n_img], w[:n_filt], b[:n_filt], padding=padding)
-                naive_s = (clock() - t0) / (n_img*n_filt) * total
+def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], padding=1, repeats: int = 5,
+                   naive_pairs: int = 2, threads: int | Sequence[int] = (1,), seed: int = 0,
+                   clock: Callable[[], float] = time.perf_counter) -> list[dict]:
+    """Mide `F.conv2d`, `conv2d_im2col`, `conv2d_unfold` y `conv2d_naive` sobre cada forma `((N,C,H,W), (C_out,C,kH,kW))`
+    con cada cantidad de hilos de `threads`, en rondas intercaladas (funciones y cantidades de hilos).
+
+    Devuelve una fila por (forma, hilos) con milisegundos y cocientes contra `F.conv2d` con esos mismos hilos, y la
+    carga de la máquina (1 min) antes y después. Los lazos corren sobre `naive_pairs` pares (imagen, filtro) y se
+    extrapolan a los `N·C_out` pares (`lazos_extrapolados`). `clock=time.process_time` mide tiempo de CPU."""
+    threads = (threads,) if isinstance(threads, int) else tuple(threads)
+    if not threads or min(threads) < 1: raise ValueError(f"threads debe ser una lista de enteros ≥ 1 y recibió {threads!r}.")
+    gen, rows = torch.Generator().manual_seed(seed), []
+    for x_shape, w_shape in shapes:
+        x = torch.randn(x_shape, generator=gen)
+        w, b = torch.randn(w_shape, generator=gen) / math.sqrt(math.prod(w_shape[1:])), torch.randn(w_shape[0], generator=gen)
+        load_before = os.getloadavg()[0]
+        with torch.no_grad():
+            ref = F.conv2d(x, w, b, padding=padding)
+            fns = {"F.conv2d": lambda: F.conv2d(x, w, b, padding=padding),
+                   "im2col": lambda: conv2d_im2col(x, w, b, padding=padding),
+                   "unfold": lambda: conv2d_unfold(x, w, b, padding=padding)}
+            for n in threads:
+                with num_threads(n):
+                    assert_close(conv2d_im2col(x, w, b, padding=padding), ref, rtol=1e-4, atol=1e-4)
+                    assert_close(conv2d_unfold(x, w, b, padding=padding), ref, rtol=1e-4, atol=1e-4)
+            med = time_interleaved({(n, name): _with_threads(n, f) for name, f in fns.items() for n in threads},
+                                   repeats=repeats, clock=clock)
+            total = x_shape[0]*w_shape[0]
+            pairs = min(naive_pairs, total)
+            n_img, n_filt = (1, pairs) if pairs <= w_shape[0] else (math.ceil(pairs / w_shape[0]), w_shape[0])
+            for n in threads:
+                with num_threads(n):
+                    t0 = clock()
+                    naive = conv2d_naive(x[:n_img], w[:n_filt], b[:n_filt], padding=padding)
+                    naive_s = (clock() - t0) / (n_img*n_filt) * total
                 assert_close(naive, ref[:n_img, :n_filt], rtol=1e-4, atol=1e-4)
-            base = med["F.conv2d"]
-            rows.append(dict(x=_shape_str(x_shape), w=_shape_str(w_shape), threads=torch.get_num_threads(),
-                             conv2d_ms=base*1e3, im2col_ms=med["im2col"]*1e3, unfold_ms=med["unfold"]*1e3,
-                             naive_ms=naive_s*1e3, naive_extrapolated=n_img*n_filt < total,
-                             naive_basis=f"{n_img*n_filt} de {total} pares",
-                             im2col_ratio=med["im2col"]/base, unfold_ratio=med["unfold"]/base, naive_ratio=naive_s/base))
-        return rows
-    finally:
-        torch.set_num_threads(old_threads)
+                base = med[(n, "F.conv2d")]
+                rows.append({"entrada": _shape_str(x_shape), "pesos": _shape_str(w_shape), "hilos": n,
+                             "ms_conv2d": base*1e3, "ms_im2col": med[(n, "im2col")]*1e3, "ms_unfold": med[(n, "unfold")]*1e3,
+                             "ms_lazos": naive_s*1e3, "lazos_extrapolados": n_img*n_filt < total,
+                             "lazos_medidos": f"{n_img*n_filt} de {total} pares",
+                             "cociente_im2col": med[(n, "im2col")]/base, "cociente_unfold": med[(n, "unfold")]/base,
+                             "cociente_lazos": naive_s/base, "carga_antes": load_before, "carga_despues": os.getloadavg()[0]})
+    return rows
 
 def format_benchmark(rows: list[dict]) -> str:
-    "Tabla de texto de `benchmark_conv`: milisegundos y cocientes contra `F.conv2d` (÷ F.conv2d)."
-    head = (f"{'entrada ⊛ pesos':<32} {'F.conv2d':>9} {'im2col':>16} {'unfold':>16} {'lazos':>24}")
+    "Tabla de texto de `benchmark_conv`: por forma, una línea por cantidad de hilos con milisegundos y cocientes (÷ F.conv2d)."
+    head = f"{'entrada ⊛ pesos':<32} {'hilos':>5} {'F.conv2d':>9} {'im2col':>16} {'unfold':>16} {'lazos':>24}"
     lines = [head, "-"*len(head)]
     for r in rows:
-        naive = f"{r['naive_ms']:,.0f} ms ({r['naive_ratio']:,.0f}×)" + ("*" if r["naive_extrapolated"] else "")
-        lines.append(f"{r['x'] + ' ⊛ ' + r['w']:<32} {r['conv2d_ms']:>6.2f} ms "
-                     f"{r['im2col_ms']:>7.2f} ms {r['im2col_ratio']:>5.2f}× {r['unfold_ms']:>7.2f} ms {r['unfold_ratio']:>5.2f}× {naive:>24}")
-    if any(r["naive_extrapolated"] for r in rows):
-        lines.append("* lazos extrapolados: " + "; ".join(f"{r['x']}: medidos {r['naive_basis']}" for r in rows if r["naive_extrapolated"]))
+        naive = f"{r['ms_lazos']:,.0f} ms ({r['cociente_lazos']:,.0f}×)" + ("*" if r["lazos_extrapolados"] else "")
+        lines.append(f"{r['entrada'] + ' ⊛ ' + r['pesos']:<32} {r['hilos']:>5} {r['ms_conv2d']:>6.2f} ms "
+                     f"{r['ms_im2col']:>7.2f} ms {r['cociente_im2col']:>5.2f}× {r['ms_unfold']:>7.2f} ms "
+                     f"{r['cociente_unfold']:>5.2f}× {naive:>24}")
+    if any(r["lazos_extrapolados"] for r in rows):
+        seen = dict.fromkeys(f"{r['entrada']}: medidos {r['lazos_medidos']}" for r in rows if r["lazos_extrapolados"])
+        lines.append("* lazos extrapolados: " + "; ".join(seen))
     if rows:
-        n = rows[0]["threads"]
-        lines.append(f"Cocientes = tiempo ÷ F.conv2d (mediana de rondas intercaladas), {n} hilo{'s' if n != 1 else ''}.")
+        lines.append("Cocientes = tiempo ÷ F.conv2d con los mismos hilos (mediana de rondas intercaladas). Carga de la "
+                     f"máquina (1 min): {min(r['carga_antes'] for r in rows):.1f} a {max(r['carga_despues'] for r in rows):.1f} "
+                     f"con {os.cpu_count()} núcleos.")
     return "\n".join(lines)
+
+def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> list[tuple[str, bool]]:
+    """Para cada forma medida con 1 y con más hilos: ¿`conv2d_im2col` queda a ≤ `goal`× de `F.conv2d` con cada cantidad
+    de hilos, y el cociente con más hilos no pasa de `degrade` veces el de un hilo? Devuelve (renglón, cumple)."""
+    out = []
+    for shape in dict.fromkeys((r["entrada"], r["pesos"]) for r in rows):
+        by_n = {r["hilos"]: r["cociente_im2col"] for r in rows if (r["entrada"], r["pesos"]) == shape}
+        ok = all(v <= goal for v in by_n.values())
+        text = " | ".join(f"{n} hilo{'s' if n != 1 else ''}: {v:.2f}×" for n, v in sorted(by_n.items()))
+        if 1 in by_n and len(by_n) > 1:
+            worst = max(v / by_n[1] for n, v in by_n.items() if n != 1)
+            ok = ok and worst <= degrade
+            text += f" | más hilos ÷ 1 hilo: {worst:.2f} (≤ {degrade})"
+        out.append((f"{shape[0]} ⊛ {shape[1]}: im2col ÷ F.conv2d (≤ {goal}×) {text} → {'cumple' if ok else 'NO cumple'}", ok))
+    return out
+
