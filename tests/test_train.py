@@ -441,6 +441,27 @@ def test_tensorboard_event_files_read_back(tmp_path):
         np.testing.assert_allclose([e.value for e in events], learn.history[key], rtol=1e-6)
 
 
+def test_tensorboard_graph_and_weight_histograms(tmp_path):
+    "Con graph e histograms: el grafo del modelo y un histograma por parámetro y época; el entrenamiento no cambia."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    plain = make_learner()
+    plain.fit(2, 1e-2)
+    learn = make_learner(cbs=[TensorBoardCallback(tmp_path, graph=True, histograms=True)])
+    learn.fit(2, 1e-2)
+    assert learn.history == plain.history                      # trazar el grafo no toca pesos ni BatchNorm
+    acc = EventAccumulator(str(tmp_path), size_guidance={"histograms": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert tags["graph"]
+    names = [n for n, _ in learn.model.named_parameters()]
+    assert set(tags["histograms"]) == {f"pesos/{n}" for n in names}
+    last = acc.Histograms(f"pesos/{names[0]}")[-1]
+    assert last.step == 2
+    w = learn.model.state_dict()[names[0]]
+    assert last.histogram_value.num == w.numel()
+    assert last.histogram_value.min == pytest.approx(w.min().item()) and last.histogram_value.max == pytest.approx(w.max().item())
+
+
 def test_gradient_clipping_bounds_norm():
     class Norms(Callback):
         order = 100

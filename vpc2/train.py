@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -799,7 +800,9 @@ class TensorBoardCallback(Callback):
             self._graph_pending = False
             model = self.learn.unwrapped_model
             was_training = model.training
-            with torch.no_grad(): self.writer.add_graph(model.eval(), self.learn.xb[:1])   # traza una pasada
+            with torch.no_grad(), warnings.catch_warnings():   # add_graph usa torch.jit.trace, que PyTorch ya anuncia como obsoleto
+                warnings.simplefilter("ignore", FutureWarning)
+                self.writer.add_graph(model.eval(), self.learn.xb[:1])   # traza una pasada
             model.train(was_training)
 
     def after_batch(self):
