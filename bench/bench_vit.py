@@ -16,14 +16,12 @@ os.environ.setdefault("VPC2_FAST", "1")   # lotes del modo rápido, CPU
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import TensorDataset
 
-from vpc2.core import max_batches, seed_everything
+from vpc2.core import max_batches, num_threads, seed_everything
 from vpc2.data import DataLoaders, Digits, image_to_tensor
-from vpc2.models import BasicBlock, conv1x1
 from vpc2.train import Learner
-from vpc2.vit import ViT, scaled_dot_product_attention
+from vpc2.vit import scaled_dot_product_attention, small_resnet, small_vit
 
 ATTN_SHAPES = {"ViT chico  (B=64, h=4,  N=17,  d=16)": (64, 4, 17, 16),
                "ViT-Tiny   (B=8,  h=3,  N=197, d=64)": (8, 3, 197, 64),
@@ -31,24 +29,9 @@ ATTN_SHAPES = {"ViT chico  (B=64, h=4,  N=17,  d=16)": (64, 4, 17, 16),
                "ViT-Base/8 (B=2,  h=12, N=785, d=64)": (2, 12, 785, 64)}
 
 
-def small_resnet(num_classes: int, in_chans: int = 1, widths=(16, 32, 64)) -> nn.Sequential:
-    "La ResNet chica del cuaderno 08 (estilo CIFAR: tallo 3×3 sin reducción, un BasicBlock por etapa)."
-    layers, c = [nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)], widths[0]
-    for i, w in enumerate(widths):
-        stride = 1 if i == 0 else 2
-        down = None if stride == 1 and c == w else nn.Sequential(conv1x1(c, w, stride), nn.BatchNorm2d(w))
-        layers.append(BasicBlock(c, w, stride, down)); c = w
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
-
-
-def small_vit(num_classes: int, in_chans: int = 1, img_size: int = 16) -> ViT:
-    "El ViT chico del cuaderno 08: parches de 4×4, D=64, 4 bloques de 4 cabezas."
-    return ViT(img_size=img_size, patch_size=4, in_chans=in_chans, num_classes=num_classes, embed_dim=64, depth=4,
-               num_heads=4, mlp_ratio=2, dropout=0.1)
-
-
 IMG_SIZE, N_CLASSES = 16, 10   # los dígitos del modo rápido del cuaderno, de 8×8 agrandados a 16×16
-MODELS = {"ViT": (small_vit, 2e-3), "ResNet": (lambda k: small_resnet(k), 3e-3)}
+# el ViT chico y la ResNet chica del cuaderno (vpc2.vit), para imágenes de 1×16×16; tasas del medio de las candidatas del cuaderno
+MODELS = {"ViT": (lambda k: small_vit(k, 1, IMG_SIZE), 2e-3), "ResNet": (lambda k: small_resnet(k, 1), 3e-3)}
 
 
 def interleaved_medians(fns: dict, repeats: int, clock) -> dict[str, float]:
@@ -117,23 +100,24 @@ def main() -> None:
     clock = time.perf_counter if args.clock == "wall" else time.process_time
 
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        print(f"\ntorch {torch.__version__} | {platform.processor() or platform.machine()} | {threads} hilo{'s' if threads != 1 else ''} | "
-              f"{args.repeats} rondas intercaladas (mediana) | reloj: {args.clock} | float32, CPU")
-        print("\n1) Atención: la nuestra (escrita a mano) ÷ F.scaled_dot_product_attention")
-        bench_attention(args.repeats, clock)
-        print(f"\n2) Imágenes por segundo, lote de 64 imágenes de 1×{IMG_SIZE}×{IMG_SIZE}")
-        ips = bench_throughput(args.repeats, clock)
-        for k, v in ips.items(): print(f"   {k:22s} {v:9.0f} img/s")
-        for mode in ("inferencia", "entrenamiento"):
-            print(f"   ViT ÷ ResNet ({mode}): {ips[f'ViT {mode}'] / ips[f'ResNet {mode}']:.2f}")
+        with num_threads(threads):
+            print(f"\ntorch {torch.__version__} | {platform.processor() or platform.machine()} | {threads} hilo{'s' if threads != 1 else ''} | "
+                  f"{args.repeats} rondas intercaladas (mediana) | reloj: {args.clock} | float32, CPU | "
+                  f"carga de la máquina {' / '.join(f'{l:.1f}' for l in os.getloadavg())} (1, 5, 15 min)")
+            print("\n1) Atención: la nuestra (escrita a mano) ÷ F.scaled_dot_product_attention")
+            bench_attention(args.repeats, clock)
+            print(f"\n2) Imágenes por segundo, lote de 64 imágenes de 1×{IMG_SIZE}×{IMG_SIZE}")
+            ips = bench_throughput(args.repeats, clock)
+            for k, v in ips.items(): print(f"   {k:22s} {v:9.0f} img/s")
+            for mode in ("inferencia", "entrenamiento"):
+                print(f"   ViT ÷ ResNet ({mode}): {ips[f'ViT {mode}'] / ips[f'ResNet {mode}']:.2f}")
 
     if args.train_epochs > 0:
-        torch.set_num_threads(max(args.threads))
-        print(f"\n3) Mismo presupuesto: dígitos 1347/450 imágenes de {IMG_SIZE}×{IMG_SIZE}, {args.train_epochs} épocas, Learner con ciclo único "
-              f"({max(args.threads)} hilo{'s' if max(args.threads) != 1 else ''})")
-        for name, (acc, secs) in bench_accuracy(args.train_epochs).items():
-            print(f"   {name:7s} exactitud de validación {acc:6.1%}   entrenamiento {secs:6.1f} s")
+        with num_threads(max(args.threads)):
+            print(f"\n3) Mismo presupuesto: dígitos 1347/450 imágenes de {IMG_SIZE}×{IMG_SIZE}, {args.train_epochs} épocas, Learner con ciclo único "
+                  f"({max(args.threads)} hilo{'s' if max(args.threads) != 1 else ''})")
+            for name, (acc, secs) in bench_accuracy(args.train_epochs).items():
+                print(f"   {name:7s} exactitud de validación {acc:6.1%}   entrenamiento {secs:6.1f} s")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 from torch.testing import assert_close
 
-from vpc2.vit import (MLP, MultiHeadAttention, PatchEmbedding, ViT, ViTBlock, attention_rollout, cls_attention,
-                      patchify, scaled_dot_product_attention, show_attention)
+from torch.utils.data import DataLoader, TensorDataset
+
+from vpc2.vit import (MultiHeadAttention, PatchEmbedding, ViT, ViTBlock, ViTMLP, attention_rollout, cls_attention,
+                      frozen_features, patchify, scaled_dot_product_attention, show_attention, small_resnet, small_vit,
+                      timm_kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +161,7 @@ def test_attention_dropout_only_in_training():
 # ---- MLP y bloque ----
 
 def test_mlp_is_linear_gelu_linear():
-    mlp = MLP(16, 64, dropout=0.3).eval()
+    mlp = ViTMLP(16, 64, dropout=0.3).eval()
     x = torch.randn(5, 16)
     hidden = x @ mlp.fc1.weight.T + mlp.fc1.bias
     expected = (0.5 * hidden * (1 + torch.erf(hidden / math.sqrt(2)))) @ mlp.fc2.weight.T + mlp.fc2.bias
@@ -356,3 +359,41 @@ def test_show_attention_draws_and_validates():
     plt.close("all")
     with pytest.raises(ValueError, match="mapas\\[0\\]"):
         show_attention(img, torch.rand(2, 8, 8))
+
+
+# ---- modelos chicos, timm_kwargs y características congeladas ----
+
+def test_small_models_shapes_and_errors():
+    assert small_vit(10, 1, 16)(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+    assert len(small_vit(5, depth=2).blocks) == 2
+    assert small_resnet(5)(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+    assert small_resnet(3, 1, widths=(8,))(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
+    with pytest.raises(ValueError, match="al menos una etapa"):
+        small_resnet(5, widths=())
+
+
+def test_timm_kwargs_round_trip():
+    ours = ViT(img_size=(16, 24), patch_size=(4, 8), in_chans=1, num_classes=3, embed_dim=32, depth=2, num_heads=4,
+               mlp_ratio=3.0, qkv_bias=False).eval()
+    _nontrivial_norms(ours)
+    ref = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, **timm_kwargs(ours)).eval()
+    ref.load_state_dict(ours.state_dict())                       # estricto
+    x = torch.randn(2, 1, 16, 24)
+    with torch.no_grad():
+        assert_close(ref(x), ours(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["vpc2", "timm"])
+def test_frozen_features_feed_the_head(kind):
+    model = small_vit(4, 1, 16, depth=1)
+    if kind == "timm":
+        model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=4, **timm_kwargs(model))
+    model.train()                                               # frozen_features pasa a evaluación (sin dropout)
+    x, y = torch.rand(7, 1, 16, 16), torch.arange(7)
+    feats = frozen_features(model, DataLoader(TensorDataset(x, y), batch_size=3))
+    assert feats.tensors[0].shape == (7, 64) and feats.tensors[1].tolist() == list(range(7))
+    assert not model.training
+    with torch.no_grad():
+        assert_close(model.head(feats.tensors[0]), model(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="ningún lote"):
+        frozen_features(model, DataLoader(TensorDataset(torch.rand(0, 1, 16, 16), torch.zeros(0))))

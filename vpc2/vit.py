@@ -15,12 +15,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import TensorDataset
 
+from .core import limit_batches
+from .models import BasicBlock, conv1x1
 from .vis import to_numpy_image
 
 # %% auto #0
-__all__ = ['patchify', 'PatchEmbedding', 'scaled_dot_product_attention', 'MultiHeadAttention', 'MLP', 'ViTBlock', 'ViT',
-           'attention_rollout', 'cls_attention', 'show_attention']
+__all__ = ['patchify', 'PatchEmbedding', 'scaled_dot_product_attention', 'MultiHeadAttention', 'ViTMLP', 'ViTBlock', 'ViT',
+           'timm_kwargs', 'small_resnet', 'small_vit', 'attention_rollout', 'cls_attention', 'show_attention',
+           'frozen_features']
 
 # %% ../nbs/08_vit.ipynb #9db0d4be
 def _pair(value, name: str) -> tuple[int, int]:
@@ -135,7 +139,7 @@ class MultiHeadAttention(nn.Module):
         return (out, weights) if return_attention else out
 
 # %% ../nbs/08_vit.ipynb #3e9b9625
-class MLP(nn.Module):
+class ViTMLP(nn.Module):
     "MLP del bloque del ViT: Linear → GELU → Dropout → Linear → Dropout."
     def __init__(self, embed_dim: int, hidden_dim: int, dropout: float = 0.0):
         super().__init__()
@@ -143,6 +147,7 @@ class MLP(nn.Module):
         self.fc2, self.drop2 = nn.Linear(hidden_dim, embed_dim), nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        "(..., D) → (..., D), token por token."
         return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
 
 # %% ../nbs/08_vit.ipynb #e49e1ca8
@@ -156,7 +161,7 @@ class ViTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.attn = MultiHeadAttention(embed_dim, num_heads, qkv_bias, attn_dropout, dropout, fused)
         self.norm2 = nn.LayerNorm(embed_dim, eps=norm_eps)
-        self.mlp = MLP(embed_dim, round(embed_dim * mlp_ratio), dropout)
+        self.mlp = ViTMLP(embed_dim, round(embed_dim * mlp_ratio), dropout)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         "(B, N, D) → (B, N, D); con `return_attention`, también los pesos de atención (B, h, N, N)."
@@ -280,6 +285,15 @@ def _timm_vit_config(model: nn.Module) -> dict:
                 mlp_ratio=blk.mlp.fc1.out_features / model.embed_dim, dropout=blk.mlp.drop1.p,
                 attn_dropout=blk.attn.attn_drop.p, qkv_bias=blk.attn.qkv.bias is not None, norm_eps=model.norm.eps)
 
+def timm_kwargs(vit: ViT) -> dict:
+    "Argumentos de `timm.create_model('vit_tiny_patch16_224', **kwargs)` que reproducen la arquitectura de un `ViT` de vpc2 (el camino inverso de `from_timm`)."
+    blk = vit.blocks[0]
+    return dict(img_size=vit.patch_embed.img_size, patch_size=vit.patch_embed.patch_size, in_chans=vit.patch_embed.in_chans,
+                embed_dim=vit.embed_dim, depth=len(vit.blocks), num_heads=blk.attn.num_heads,
+                mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=blk.attn.qkv.bias is not None)
+
+
+# %% ../nbs/08_vit.ipynb #e8a9c614
 def _from_timm(cls: type[ViT], model: nn.Module) -> ViT:
     "Crea un `ViT` de vpc2 con la arquitectura y los pesos de un `VisionTransformer` de timm (p. ej. `timm.create_model('vit_tiny_patch16_224')`)."
     from timm.models.vision_transformer import VisionTransformer
@@ -296,6 +310,23 @@ def _from_timm(cls: type[ViT], model: nn.Module) -> ViT:
     return vit.to(device=ref.device, dtype=ref.dtype).train(model.training)
 
 ViT.from_timm = classmethod(_from_timm)
+
+# %% ../nbs/08_vit.ipynb #4c981e96
+def small_resnet(num_classes: int, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64)) -> nn.Sequential:
+    "ResNet chica al estilo CIFAR para imágenes chicas: tallo 3×3 sin reducción y una etapa de un `BasicBlock` por ancho (reduce a la mitad desde la 2.ª)."
+    if len(widths) == 0:
+        raise ValueError("small_resnet necesita al menos una etapa: pasá widths=(16, 32, 64) o similar.")
+    layers, c = [nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)], widths[0]
+    for i, w in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        down = None if stride == 1 and c == w else nn.Sequential(conv1x1(c, w, stride), nn.BatchNorm2d(w))
+        layers.append(BasicBlock(c, w, stride, down)); c = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+def small_vit(num_classes: int, in_chans: int = 3, img_size: int = 32, depth: int = 4) -> ViT:
+    "El ViT chico de este cuaderno: parches de 4×4, D=64, `depth` bloques de 4 cabezas, `mlp_ratio=2`, *dropout* 0,1."
+    return ViT(img_size=img_size, patch_size=4, in_chans=in_chans, num_classes=num_classes, embed_dim=64, depth=depth,
+               num_heads=4, mlp_ratio=2, dropout=0.1)
 
 # %% ../nbs/08_vit.ipynb #c35621fb
 _HEAD_FUSIONS = {"mean": lambda a: a.mean(1), "max": lambda a: a.amax(1), "min": lambda a: a.amin(1)}
@@ -339,3 +370,18 @@ def show_attention(img, attn_map: torch.Tensor, ax=None, title: str | None = Non
     ax.axis("off")
     if title is not None: ax.set_title(title, fontsize=8)
     return ax
+
+# %% ../nbs/08_vit.ipynb #2009c2ba
+@torch.no_grad()
+def frozen_features(model: nn.Module, dl) -> TensorDataset:
+    "Lo que recibe la cabeza de un ViT congelado (el `<cls>` normalizado) para cada imagen de `dl`, en la CPU; vale para el `ViT` de vpc2 y el `VisionTransformer` de timm."
+    device = next(model.parameters()).device
+    model.eval()
+    feats, ys = [], []
+    for x, y in limit_batches(dl):                     # en una corrida de humo, dos lotes
+        tokens = model.forward_features(x.to(device))
+        feats.append((model.forward_head(tokens, pre_logits=True) if hasattr(model, "forward_head") else tokens[:, 0]).cpu())
+        ys.append(torch.as_tensor(y))
+    if not feats:
+        raise ValueError("frozen_features: el DataLoader no dio ningún lote; revisá que el conjunto no esté vacío.")
+    return TensorDataset(torch.cat(feats), torch.cat(ys))
