@@ -303,9 +303,10 @@ class Learner:
             previous = (self.loss.detach(), len(self.xb), self.iter)
         if previous is not None: self._add_loss(*previous)
         self._event("after_train")
-        if self.accelerator is not None:   # la media de todos los procesos: como un solo proceso con el lote entero
-            total = self.accelerator.reduce(torch.tensor([self._loss_sum, self._n_seen], dtype=torch.float64,
-                                                         device=self.device), "sum")
+        if self.accelerator is not None and self.accelerator.num_processes > 1:   # la media de todos los procesos
+            dtype = torch.float32 if self.device.type == "mps" else torch.float64          # (MPS no tiene float64)
+            total = self.accelerator.reduce(torch.tensor([self._loss_sum, self._n_seen], dtype=dtype, device=self.device),
+                                            "sum")
             return float(total[0] / total[1].clamp(min=1))
         return self._loss_sum / max(self._n_seen, 1)
 
@@ -739,8 +740,8 @@ class EarlyStopping(_MonitorCallback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = self.learn.history["epoch"][-1]
-            print(f"Parada temprana en la época {self.stopped_epoch}: {self.monitor} no mejora desde la época "
-                  f"{self.best_epoch} (mejor valor {self.best:.4f}).")
+            if self.learn.is_main: print(f"Parada temprana en la época {self.stopped_epoch}: {self.monitor} no mejora desde la época "
+                                         f"{self.best_epoch} (mejor valor {self.best:.4f}).")
             raise CancelFitException()
 
 class SaveBestModel(_MonitorCallback):
