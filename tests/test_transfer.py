@@ -2,7 +2,11 @@
 import os
 import subprocess
 import sys
+import threading
 import time
+import warnings
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,9 @@ from torch import nn
 
 import vpc2.train
 from vpc2.train import Learner
-from vpc2.transfer import (FigurasPretraining, check_model_name, create_backbone, figuras_weights_path, find_head,
-                           freeze, load_figuras_weights, param_groups, pretrain_on_figuras, replace_head,
-                           trainable_report, unfreeze)
+from vpc2.transfer import (BACKBONE_LIBRARIES, FigurasPretraining, PretrainedFallbackWarning, check_model_name,
+                           create_backbone, figuras_weights_path, find_head, freeze, load_figuras_weights,
+                           make_transforms, param_groups, pretrain_on_figuras, replace_head, trainable_report, unfreeze)
 
 ARCH = "resnet18"
 TINY = FigurasPretraining(n_images=48, size=32, epochs=1, batch_size=16, n_valid=16)   # segundos: sólo importa el mecanismo
@@ -180,9 +184,9 @@ def test_param_groups_give_discriminative_rates_in_the_learner():
 def test_figuras_pretraining_builds_vits_at_the_pretraining_size():
     "Un ViT de timm tiene tamaño de entrada fijo: se preentrena y se devuelve al tamaño de Figuras (antes fallaba con 224)."
     model = create_backbone("test_vit", 4, pretrained="figuras", config=TINY, verbose=False)
-    assert model.vpc2_weights["source"] == "figuras"
+    assert model.vpc2_weights["fuente"] == "figuras"
     assert tuple(model.patch_embed.img_size) == (TINY.size, TINY.size)
-    state, _ = load_figuras_weights(model.vpc2_weights["file"])
+    state, _ = load_figuras_weights(model.vpc2_weights["archivo"])
     assert torch.equal(model.state_dict()["pos_embed"], state["pos_embed"])
     assert model(torch.randn(2, 3, TINY.size, TINY.size)).shape == (2, 4)
     with pytest.raises(RuntimeError, match="img_size=32"):
@@ -193,22 +197,47 @@ def test_figuras_weights_are_actually_loaded(capsys):
     model = create_backbone(ARCH, 4, pretrained="figuras", config=TINY)
     out = capsys.readouterr().out
     assert "Preentrenando resnet18 en Figuras" in out and "preentrenados por vpc2 en Figuras" in out
-    assert model.vpc2_weights["source"] == "figuras"
-    state, meta = load_figuras_weights(model.vpc2_weights["file"])
+    assert model.vpc2_weights["fuente"] == "figuras"
+    state, meta = load_figuras_weights(model.vpc2_weights["archivo"])
     loaded = body(model)
     for k, v in loaded.items(): assert torch.equal(v, state[k]), k
     torch.manual_seed(0)
     scratch = body(create_backbone(ARCH, 4, pretrained=None, verbose=False))
     assert sum(not torch.equal(loaded[k], scratch[k]) for k in loaded if k.endswith("weight")) > 10
-    assert model.fc.out_features == 4 and meta["classes"][0] == "círculo"
+    assert model.fc.out_features == 4 and meta["clases"][0] == "círculo"
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
 
 
-def test_auto_offline_falls_back_to_figuras_with_notice(capsys):
-    model = create_backbone(ARCH, 3, config=TINY)
-    out = capsys.readouterr().out
-    assert model.vpc2_weights["source"] == "figuras"
-    assert "sin pesos de ImageNet" in out and "Figuras" in out
+def test_auto_offline_falls_back_to_figuras_with_a_warning(capsys):
+    with pytest.warns(PretrainedFallbackWarning, match=r"no hay red.*no son ImageNet.*conectate a internet") as caught:
+        model = create_backbone(ARCH, 3, config=TINY)
+    assert len(caught) == 1 and model.vpc2_weights["fuente"] == "figuras"
+    assert "preentrenados por vpc2 en Figuras" in capsys.readouterr().out
+
+
+def test_asking_for_figuras_or_random_weights_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                      # cualquier advertencia sería una falla
+        assert create_backbone("test_resnet", 3, pretrained="figuras", config=TINY, verbose=False).vpc2_weights["fuente"] == "figuras"
+        assert create_backbone(ARCH, 3, pretrained=None, verbose=False).vpc2_weights["fuente"] == "none"
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_auto_does_not_depend_on_the_mode(monkeypatch, mode):
+    "Sin red, 'auto' usa la misma receta barata en los dos modos (antes, el modo completo preentrenaba en grande en la CPU)."
+    monkeypatch.setenv("VPC2_MODE", mode)
+    configs = []
+
+    class Stop(Exception): pass
+
+    def fake_training(name, library, seed, config, verbose):   # anota la receta y corta: no hace falta entrenar
+        configs.append(config)
+        raise Stop
+    monkeypatch.setattr("vpc2.transfer._train_on_figuras", fake_training)
+    with pytest.raises(Stop), pytest.warns(PretrainedFallbackWarning):
+        create_backbone(ARCH, 3, verbose=False)
+    assert configs == [FigurasPretraining()]
+    assert figuras_weights_path(ARCH) == figuras_weights_path(ARCH, config=FigurasPretraining())
 
 
 def _local_imagenet_file(tmp_path, name=ARCH, seed=123) -> Path:
@@ -224,7 +253,7 @@ def test_online_timm_path_with_a_local_weights_file(tmp_path, capsys, pretrained
     file = _local_imagenet_file(tmp_path)
     expected = torch.load(file, weights_only=True)
     model = create_backbone(ARCH, 3, pretrained=pretrained, pretrained_cfg_overlay=dict(file=str(file)))
-    assert model.vpc2_weights["source"] == "imagenet"
+    assert model.vpc2_weights["fuente"] == "imagenet"
     assert "ImageNet vía timm (archivo local" in capsys.readouterr().out
     for k, v in body(model).items(): assert torch.equal(v, expected[k]), k
     assert model.fc.out_features == 3   # timm descarta la cabeza de 1000 clases y pone una nueva
@@ -240,7 +269,7 @@ def test_online_torchvision_path_with_the_hub_cache(tmp_path, monkeypatch, capsy
     expected = torchvision.models.resnet18().state_dict()
     torch.save(expected, cached)
     model = create_backbone("resnet18", 5, pretrained="imagenet", library="torchvision")
-    assert model.vpc2_weights["source"] == "imagenet" and "IMAGENET1K_V1" in capsys.readouterr().out
+    assert model.vpc2_weights["fuente"] == "imagenet" and "IMAGENET1K_V1" in capsys.readouterr().out
     for k, v in body(model).items(): assert torch.equal(v, expected[k]), k
     assert model.fc.out_features == 5
     cached.unlink()   # sin el archivo y sin red: error claro, y 'auto' cae en Figuras
@@ -259,7 +288,7 @@ def test_offline_imagenet_fails_fast_and_auto_falls_back(tmp_path):
         "except RuntimeError as e:\n"
         "    print('error', 'Conectate' in str(e), round(time.perf_counter() - t, 2))\n"
         "m = create_backbone('resnet18', 3, verbose=False, config=FigurasPretraining(n_images=32, epochs=1, n_valid=16))\n"
-        "print('auto', m.vpc2_weights['source'])\n")
+        "print('auto', m.vpc2_weights['fuente'])\n")
     env = {**os.environ, "HF_HOME": str(tmp_path/"hf"), "VPC2_OFFLINE": "1", "VPC2_CACHE": str(tmp_path/"cache"),
            "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
@@ -275,7 +304,7 @@ def test_cache_round_trip(monkeypatch):
     path = pretrain_on_figuras(ARCH, seed=1, config=TINY, verbose=False)
     assert path == figuras_weights_path(ARCH, seed=1, config=TINY) and path.parent.name == "pesos"
     ckpt = torch.load(path, map_location="cpu", weights_only=True)   # sólo tensores y tipos simples
-    assert set(ckpt) == {"state_dict", "meta"} and ckpt["meta"]["seed"] == 1 and ckpt["meta"]["config"]["n_images"] == 48
+    assert set(ckpt) == {"state_dict", "meta"} and ckpt["meta"]["semilla"] == 1 and ckpt["meta"]["receta"]["n_images"] == 48
     mtime = path.stat().st_mtime_ns
 
     def no_training(*args, **kwargs): raise AssertionError("no debería volver a entrenar: los pesos están en la caché")
@@ -338,9 +367,98 @@ def test_smoke_pretraining_is_capped_and_never_reused_as_real(monkeypatch):
     assert path.name.endswith("-humo.pt") and path == figuras_weights_path(arch, seed=7, config=big)
     assert sizes == [SMOKE_ITEMS, SMOKE_ITEMS] and epochs == [SMOKE_BATCHES]
     state, meta = load_figuras_weights(path)
-    assert meta["smoke"] is True and meta["config"]["n_images"] == 5000   # la receta se conserva; el humo queda anotado
+    assert meta["humo"] is True and meta["receta"]["n_images"] == 5000   # la receta se conserva; el humo queda anotado
     model = create_backbone(arch, 3, pretrained="figuras", seed=7, config=big, verbose=False)
-    assert "humo" in model.vpc2_weights["detail"] and model.vpc2_weights["file"] == str(path)
+    assert "humo" in model.vpc2_weights["detalle"] and model.vpc2_weights["archivo"] == str(path)
     monkeypatch.setenv("VPC2_SMOKE", "0")
     real = figuras_weights_path(arch, seed=7, config=big)
     assert real != path and not real.exists() and "humo" not in real.name   # fuera del humo se entrenaría de verdad
+
+
+# ---------------------------------------------------------------- con "red", sin salir de la máquina (127.0.0.1)
+@pytest.fixture
+def local_server(tmp_path):
+    "Un servidor HTTP en 127.0.0.1 que sirve los archivos de `tmp_path/servidor`; devuelve (carpeta, url base)."
+    folder = tmp_path/"servidor"
+    folder.mkdir()
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def pretend_online(tmp_path, monkeypatch):
+    "`has_network()` dice que hay red; torch.hub baja a una carpeta temporal."
+    monkeypatch.setattr("vpc2.transfer.has_network", lambda *a, **k: True)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path/"torch"))
+
+
+def _url_overlay(url):
+    "Que timm baje los pesos de `url` (como los de torch.hub) y no del hub de Hugging Face."
+    return dict(pretrained_cfg_overlay=dict(url=url, hf_hub_id=None))
+
+
+def test_online_timm_download_from_a_server(local_server, pretend_online, tmp_path):
+    folder, base = local_server
+    file = _local_imagenet_file(folder)
+    expected = torch.load(file, weights_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PretrainedFallbackWarning)     # bajó los pesos: no hay reemplazo ni aviso
+        model = create_backbone(ARCH, 3, verbose=False, **_url_overlay(f"{base}/{file.name}"))
+    assert model.vpc2_weights["fuente"] == "imagenet" and base in model.vpc2_weights["detalle"]
+    for k, v in body(model).items(): assert torch.equal(v, expected[k]), k
+    assert model.fc.out_features == 3
+
+
+def _closed_port_url() -> str:
+    "Una dirección de 127.0.0.1 donde nadie escucha: la conexión se rechaza al instante."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/resnet18.pth"
+
+
+@pytest.mark.parametrize("failure", ["rechaza la conexión", "no tiene el archivo", "sirve un archivo dañado"])
+def test_network_failure_falls_back_with_a_warning_or_fails_clearly(local_server, pretend_online, failure):
+    folder, base = local_server
+    if failure == "rechaza la conexión": url = _closed_port_url()
+    elif failure == "no tiene el archivo": url = f"{base}/no-existe.pth"
+    else:
+        (folder/"roto.pth").write_bytes(b"<html>esto no es un archivo de pesos</html>")
+        url = f"{base}/roto.pth"
+    start = time.perf_counter()
+    with pytest.warns(PretrainedFallbackWarning, match=r"timm no pudo cargarlos.*Figuras.*conectate a internet"):
+        model = create_backbone("test_resnet", 3, config=TINY, verbose=False, **_url_overlay(url))   # red chica: segundos
+    assert model.vpc2_weights["fuente"] == "figuras"
+    with pytest.raises(RuntimeError, match="No hay pesos de ImageNet.*Conectate"):
+        create_backbone("test_resnet", 3, pretrained="imagenet", verbose=False, **_url_overlay(url))
+    assert time.perf_counter() - start < 60
+
+
+def test_make_transforms_val_matches_torchvision_weights():
+    import torchvision
+    from PIL import Image
+    from skimage import data as skdata
+    photo = Image.fromarray(skdata.chelsea())
+    reference = torchvision.models.ResNet34_Weights.IMAGENET1K_V1.transforms()(photo)
+    ours = make_transforms(224)["val"](photo)
+    assert ours.shape == reference.shape == (3, 224, 224)
+    torch.testing.assert_close(ours, reference, atol=0.05, rtol=0)      # PIL y tensores redondean distinto
+    train = make_transforms(32, flip=True)["train"]
+    assert train(photo).shape == (3, 32, 32) and not torch.equal(train(photo), train(photo))
+    with pytest.raises(ValueError, match="entero positivo"):
+        make_transforms(0)
+    with pytest.raises(ValueError, match="uno de cada por canal"):
+        make_transforms(32, mean=(0.5,), std=(0.5, 0.5))
+
+
+def test_backbone_libraries_name():
+    assert BACKBONE_LIBRARIES == ("timm", "torchvision")
+    with pytest.raises(ValueError, match=r"Usá una de \('timm', 'torchvision'\)"):
+        check_model_name("resnet18", library="keras")

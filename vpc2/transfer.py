@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import pickle
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,18 +22,19 @@ import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms import v2
 
-from .core import cache_dir, has_network, is_smoke, max_batches, pick, setup_offline, smoke_size
+from .core import cache_dir, has_network, is_smoke, max_batches, setup_offline, smoke_size
 from .data import FIGURAS_CLASSES, Figuras, image_to_tensor
 from .models import markdown_table
 from .train import Learner, load_checkpoint, save_checkpoint
 from .vis import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['LIBRARIES', 'PRETRAINED_CHOICES', 'find_head', 'replace_head', 'available_models', 'check_model_name',
-           'FigurasPretraining', 'default_pretraining', 'weights_stats', 'normalize', 'figuras_tensors',
-           'figuras_weights_path', 'pretrain_on_figuras', 'load_figuras_weights', 'create_backbone', 'freeze',
-           'unfreeze', 'TrainableReport', 'trainable_report', 'param_groups']
+__all__ = ['BACKBONE_LIBRARIES', 'PRETRAINED_CHOICES', 'find_head', 'replace_head', 'available_models', 'check_model_name',
+           'FigurasPretraining', 'weights_stats', 'figuras_tensors', 'figuras_weights_path', 'pretrain_on_figuras',
+           'load_figuras_weights', 'PretrainedFallbackWarning', 'create_backbone', 'freeze', 'unfreeze',
+           'TrainableReport', 'trainable_report', 'param_groups', 'make_transforms']
 
 # %% ../nbs/06_transfer_learning.ipynb #e7932a1c
 _HEAD_ATTRS = ("fc", "classifier", "head", "heads")
@@ -81,13 +84,13 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 # %% ../nbs/06_transfer_learning.ipynb #d5aabf42
-LIBRARIES = ("timm", "torchvision")
+BACKBONE_LIBRARIES = ("timm", "torchvision")
 
 def available_models(library: str = "timm") -> list[str]:
     "Nombres de las arquitecturas de clasificación que conoce `library` (`'timm'` o `'torchvision'`)."
     if library == "timm": return timm.list_models()
     if library == "torchvision": return torchvision.models.list_models(module=torchvision.models)
-    raise ValueError(f"Biblioteca desconocida: {library!r}. Usá una de {LIBRARIES}.")
+    raise ValueError(f"Biblioteca desconocida: {library!r}. Usá una de {BACKBONE_LIBRARIES}.")
 
 def check_model_name(name: str, library: str = "timm") -> str:
     "Devuelve `name` si `library` tiene esa arquitectura; si no, un error en castellano con nombres parecidos."
@@ -102,9 +105,12 @@ def check_model_name(name: str, library: str = "timm") -> str:
     raise ValueError(f"{library} no tiene un modelo llamado {name!r}.{hint} Mirá los nombres disponibles con {listing}.")
 
 # %% ../nbs/06_transfer_learning.ipynb #84d1181a
+_FIGURAS_FORMAT = 2   # versión del archivo de pesos (sus metadatos); entra en la huella: un formato nuevo no lee uno viejo
+
 @dataclass(frozen=True)
 class FigurasPretraining:
-    "Receta del preentrenamiento propio en *Figuras*: imágenes, tamaño, épocas, lote y tasa; define la clave de la caché."
+    """Receta del preentrenamiento propio en *Figuras*: imágenes, tamaño, épocas, lote y tasa. La misma en todos los modos
+    (la de fábrica cuesta segundos de CPU con una red chica); su huella (`key`) va en el nombre del archivo de la caché."""
     n_images: int = 2800
     size: int = 32
     epochs: int = 4
@@ -122,12 +128,9 @@ class FigurasPretraining:
         if not self.lr > 0: raise ValueError(f"FigurasPretraining: lr={self.lr!r} tiene que ser positiva, p. ej. 3e-3.")
 
     def key(self) -> str:
-        "Huella corta de la receta (parte del nombre del archivo de pesos)."
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
-
-def default_pretraining() -> FigurasPretraining:
-    "La receta según el modo: segundos en CPU en modo rápido; más imágenes, más grandes y más épocas en modo completo."
-    return pick(fast=FigurasPretraining(), full=FigurasPretraining(n_images=8000, size=64, epochs=10, n_valid=1000))
+        "Huella corta (SHA-256) de la receta y del formato del archivo: otra receta, otro archivo en la caché."
+        blob = json.dumps({**asdict(self), "formato": _FIGURAS_FORMAT}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 # %% ../nbs/06_transfer_learning.ipynb #87ca040f
 def weights_stats(model: nn.Module) -> tuple[tuple, tuple]:
@@ -135,22 +138,14 @@ def weights_stats(model: nn.Module) -> tuple[tuple, tuple]:
     cfg = getattr(model, "pretrained_cfg", None) or {}
     return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 
-def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    "Normaliza por canal un lote `(N, 3, H, W)` (o imagen `(3, H, W)`) en [0, 1]: `(x - mean) / std`, por defecto los de ImageNet."
-    if x.ndim not in (3, 4) or x.shape[-3] != len(mean):
-        raise ValueError(f"Se esperaba (C, H, W) o (N, C, H, W) con C = {len(mean)} canales y llegó la forma {tuple(x.shape)}. "
-                         "Una imagen en escala de grises se repite en 3 canales con x.expand(3, -1, -1).")
-    mean = torch.tensor(mean, dtype=x.dtype, device=x.device)[:, None, None]
-    std = torch.tensor(std, dtype=x.dtype, device=x.device)[:, None, None]
-    return (x - mean) / std
-
 # %% ../nbs/06_transfer_learning.ipynb #fa4d3ebc
 def figuras_tensors(n: int, size: int, seed: int = 0, offset: int = 0, n_figures=None,
                     mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> tuple[torch.Tensor, torch.Tensor]:
-    "Imágenes de clasificación de *Figuras* normalizadas `(n, 3, size, size)` y sus etiquetas."
+    "Imágenes de clasificación de *Figuras* `(n, 3, size, size)` normalizadas con `mean` y `std`, y sus etiquetas."
     ds = Figuras(n, size, seed=seed, offset=offset, n_figures=n_figures)
     images, labels = zip(*(ds[i] for i in range(n)))
-    return normalize(torch.stack([image_to_tensor(im) for im in images]), mean, std), torch.tensor(labels)
+    x = torch.stack([image_to_tensor(im) for im in images])
+    return v2.functional.normalize(x, list(mean), list(std)), torch.tensor(labels)
 
 def _build(name: str, num_classes: int, library: str, **kwargs) -> nn.Module:
     "La arquitectura `name` con pesos al azar."
@@ -163,9 +158,9 @@ def _size_kwargs(name: str, library: str, size: int) -> dict:
     return {"img_size": size} if fixed else {}
 
 def figuras_weights_path(name: str, library: str = "timm", seed: int = 0, config: FigurasPretraining | None = None) -> Path:
-    """Archivo de la caché para los pesos de `name` preentrenados en *Figuras* con esa semilla y esa receta. Los de una
-    corrida de humo (entrenamiento cortado) llevan `-humo` en el nombre: nunca se confunden con un preentrenamiento real."""
-    config = config or default_pretraining()
+    """Archivo de la caché (`cache_dir("pesos")`) para los pesos de `name` preentrenados en *Figuras* con esa semilla y esa
+    receta. Los de una corrida de humo (entrenamiento cortado) llevan `-humo`: nunca se confunden con los reales."""
+    config = config or FigurasPretraining()
     smoke = "-humo" if is_smoke() else ""
     return cache_dir("pesos")/f"{library}-{name.replace('/', '_')}-figuras-s{seed}-{config.key()}{smoke}.pt"
 
@@ -185,27 +180,30 @@ def _train_on_figuras(name: str, library: str, seed: int, config: FigurasPretrai
         valid_dl = DataLoader(TensorDataset(x_valid, y_valid), 256)
         learn = Learner(model, (train_dl, valid_dl), progress=verbose)
         learn.fit_one_cycle(max_batches(config.epochs), config.lr)          # en humo, dos épocas de dos lotes
-    meta = dict(name=name, library=library, seed=seed, config=asdict(config), classes=list(FIGURAS_CLASSES), smoke=is_smoke(),
-                valid_accuracy=float(learn.history["accuracy"][-1]), seconds=round(time.perf_counter() - start, 2),
-                device=str(learn.device), torch=str(torch.__version__), timm=str(timm.__version__))
+    meta = dict(nombre=name, biblioteca=library, semilla=seed, receta=asdict(config), clases=list(FIGURAS_CLASSES),
+                humo=is_smoke(), exactitud_validacion=float(learn.history["accuracy"][-1]),
+                segundos=round(time.perf_counter() - start, 2), dispositivo=str(learn.device),
+                torch=str(torch.__version__), timm=str(timm.__version__))
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta
 
 def pretrain_on_figuras(name: str, library: str = "timm", seed: int = 0, config: FigurasPretraining | None = None,
                         verbose: bool = True) -> Path:
-    "Preentrena `name` en *Figuras* y guarda los pesos (escritura atómica) en la caché; si ya están, no entrena. Devuelve el archivo."
-    name, config = check_model_name(name, library), config or default_pretraining()
+    """Preentrena `name` en *Figuras* con la receta `config` (por defecto `FigurasPretraining()`) y guarda los pesos en la
+    caché con `save_checkpoint` (escritura atómica); si el archivo ya está, no entrena. Devuelve el archivo."""
+    name, config = check_model_name(name, library), config or FigurasPretraining()
     path = figuras_weights_path(name, library, seed, config)
     if path.exists(): return path
     if verbose:
         print(f"Preentrenando {name} en Figuras ({config.n_images} imágenes de {config.size} px, {config.epochs} épocas, "
-              f"semilla {seed}); se hace una sola vez y queda en {path.parent} …")
+              f"semilla {seed}); se hace una sola vez y queda en la caché …")
     state, meta = _train_on_figuras(name, library, seed, config, verbose)
     save_checkpoint({"state_dict": state, "meta": meta}, path)
-    if verbose: print(f"… listo en {meta['seconds']:.1f} s; exactitud en Figuras (validación): {meta['valid_accuracy']:.1%}.")
+    if verbose: print(f"… listo en {meta['segundos']:.1f} s; exactitud en Figuras (validación): {meta['exactitud_validacion']:.1%}.")
     return path
 
 def load_figuras_weights(path) -> tuple[dict, dict]:
-    "Lee un archivo de `pretrain_on_figuras` con `torch.load(weights_only=True)`: (`state_dict`, metadatos)."
+    """Lee un archivo de `pretrain_on_figuras` con `torch.load(weights_only=True)`: (`state_dict`, metadatos). Un archivo
+    dañado da un error que dice qué hacer; nunca se borra solo."""
     try:
         ckpt = load_checkpoint(path, map_location="cpu")
         return ckpt["state_dict"], ckpt["meta"]
@@ -215,6 +213,8 @@ def load_figuras_weights(path) -> tuple[dict, dict]:
                            "o no lo escribió vpc2: borralo y se volverá a entrenar, o elegí otra semilla.") from e
 
 # %% ../nbs/06_transfer_learning.ipynb #0c780c60
+_LOAD_ERRORS = (OSError, RuntimeError, pickle.UnpicklingError, EOFError)   # sin red, servidor caído, archivo dañado
+
 def _imagenet_timm(name: str, num_classes: int, **kwargs) -> tuple[nn.Module | None, str]:
     "Pesos de ImageNet con timm: de internet, de la caché del hub o de `pretrained_cfg_overlay=dict(file=...)`."
     local = (kwargs.get("pretrained_cfg_overlay") or {}).get("file")
@@ -222,7 +222,7 @@ def _imagenet_timm(name: str, num_classes: int, **kwargs) -> tuple[nn.Module | N
     if offline: setup_offline()   # sin red, el hub falla al instante (o usa su caché) en vez de reintentar
     try:
         model = timm.create_model(name, pretrained=True, num_classes=num_classes, **kwargs)
-    except (OSError, RuntimeError) as e:   # sin red ni caché, archivo inexistente, arquitectura sin pesos
+    except _LOAD_ERRORS as e:   # sin red ni caché, servidor que no responde, archivo dañado, arquitectura sin pesos
         if offline: return None, "no hay red y no están en la caché del hub de timm"
         return None, f"timm no pudo cargarlos ({type(e).__name__}: {str(e)[:100]})"
     cfg = model.pretrained_cfg
@@ -240,8 +240,8 @@ def _imagenet_torchvision(name: str, num_classes: int, **kwargs) -> tuple[nn.Mod
         return None, f"no hay red y {cached.name} no está en la caché de torch.hub"
     try:
         model = torchvision.models.get_model(name, weights=weights, **kwargs)
-    except OSError as e:
-        return None, f"torchvision no pudo bajarlos ({type(e).__name__}: {str(e)[:100]})"
+    except _LOAD_ERRORS as e:
+        return None, f"torchvision no pudo cargarlos ({type(e).__name__}: {str(e)[:100]})"
     if num_classes != len(weights.meta["categories"]): replace_head(model, num_classes)
     return model, f"ImageNet vía torchvision ({weights})"
 
@@ -250,38 +250,52 @@ def _figuras_backbone(name: str, num_classes: int, library: str, seed: int, conf
     "La arquitectura `name` con los pesos propios de *Figuras* (entrenados ahora o leídos de la caché) y cabeza nueva."
     path = pretrain_on_figuras(name, library, seed, config, verbose)
     state, meta = load_figuras_weights(path)
-    kwargs = {**_size_kwargs(name, library, meta["config"]["size"]), **kwargs}   # un ViT queda al tamaño con que se preentrenó
-    model = _build(name, len(meta["classes"]), library, **kwargs)
+    size = meta["receta"]["size"]
+    kwargs = {**_size_kwargs(name, library, size), **kwargs}   # un ViT queda al tamaño con que se preentrenó
+    model = _build(name, len(meta["clases"]), library, **kwargs)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise RuntimeError(f"Los pesos de Figuras de {name} no encajan en el modelo construido con {kwargs}: son de la "
-                           f"arquitectura estándar con 3 canales de entrada (y, si es un ViT, img_size={meta['config']['size']}). Quitá esos argumentos (para imágenes en gris, "
-                           "repetí el canal: x.expand(-1, 3, -1, -1)) o usá pretrained=None.") from e
+                           f"arquitectura estándar con 3 canales de entrada (y, si es un ViT, img_size={size}). Quitá esos "
+                           "argumentos (para imágenes en gris, repetí el canal: x.expand(-1, 3, -1, -1)) o usá pretrained=None.") from e
     replace_head(model, num_classes)
-    cfg = meta["config"]
+    cfg = meta["receta"]
     detail = (f"preentrenados por vpc2 en Figuras (semilla {seed}, {cfg['n_images']} imágenes de {cfg['size']} px, "
-              f"{cfg['epochs']} épocas; exactitud en Figuras {meta['valid_accuracy']:.1%})")
-    if meta.get("smoke"): detail += " en una corrida de humo: entrenamiento cortado, pesos que no aprendieron"
+              f"{cfg['epochs']} épocas; exactitud en Figuras {meta['exactitud_validacion']:.1%})")
+    if meta.get("humo"): detail += " en una corrida de humo: entrenamiento cortado, pesos que no aprendieron"
     return model, detail, path
 
 # %% ../nbs/06_transfer_learning.ipynb #9dd53cc2
 PRETRAINED_CHOICES = ("auto", "imagenet", "figuras", "none")
 
+class PretrainedFallbackWarning(UserWarning):
+    "`create_backbone(pretrained='auto')` no consiguió los pesos de ImageNet y usó en su lugar los preentrenados en *Figuras*."
+
 def _check_pretrained(pretrained) -> str:
     if pretrained is True: return "auto"
     if pretrained is None or pretrained is False: return "none"
     if isinstance(pretrained, str) and pretrained.lower() in PRETRAINED_CHOICES: return pretrained.lower()
-    raise ValueError(f"pretrained={pretrained!r} no es válido: usá 'auto' (ImageNet si se puede; si no, Figuras), "
+    raise ValueError(f"pretrained={pretrained!r} no es válido: usá 'auto' (ImageNet si se puede; si no, Figuras con un aviso), "
                      "'imagenet', 'figuras' o None (pesos al azar, para entrenar desde cero).")
+
+def _fallback_message(name: str, why: str) -> str:
+    return (f"No conseguí los pesos de ImageNet de {name} ({why}). En su lugar uso los que vpc2 preentrena en Figuras "
+            "(formas geométricas sintéticas, con la receta FigurasPretraining(); se entrenan una sola vez y quedan en la "
+            "caché): alcanzan para que el código corra, pero no son ImageNet y transfieren mucho menos. Para los pesos "
+            "reales: conectate a internet y volvé a crear el modelo (en Colab ya hay red), o pasá un archivo local con "
+            "pretrained_cfg_overlay=dict(file=...). Con pretrained='imagenet' no hay reemplazo (error); con "
+            "pretrained='figuras' lo pedís a propósito y no hay aviso.")
 
 def create_backbone(name: str, num_classes: int, pretrained: str | bool | None = "auto", library: str = "timm",
                     seed: int = 0, config: FigurasPretraining | None = None, verbose: bool = True, **kwargs) -> nn.Module:
-    """Red `name` (de timm o torchvision) con cabeza de `num_classes` salidas y pesos según `pretrained`: `'auto'` (ImageNet si
-    hay red, caché o archivo local; si no, los preentrenados por vpc2 en *Figuras*), `'imagenet'`, `'figuras'` o `None`.
-    Imprime qué pesos usó y los deja en `model.vpc2_weights`; `kwargs` van a `timm.create_model` / `torchvision.models.get_model`."""
+    """Red `name` (de timm o torchvision) con cabeza nueva de `num_classes` salidas y pesos según `pretrained`, igual en
+    todos los modos: `'auto'` = ImageNet (internet, caché o archivo local) y, si no se puede, los de *Figuras* con una
+    `PretrainedFallbackWarning`; `'imagenet'` = ImageNet o error; `'figuras'` = los que vpc2 preentrena con la receta
+    `config` (por defecto `FigurasPretraining()`); `None` = al azar. El origen queda en `model.vpc2_weights`
+    (`fuente`, `detalle`, `archivo`); `kwargs` van a `timm.create_model` / `torchvision.models.get_model`."""
     name, num_classes, choice = check_model_name(name, library), _check_num_classes(num_classes), _check_pretrained(pretrained)
-    model, source, file, reason = None, None, None, ""
+    model, source, file = None, None, None
     if choice in ("auto", "imagenet"):
         fetch = _imagenet_timm if library == "timm" else _imagenet_torchvision
         model, detail = fetch(name, num_classes, **kwargs)
@@ -290,14 +304,14 @@ def create_backbone(name: str, num_classes: int, pretrained: str | bool | None =
             raise RuntimeError(f"No hay pesos de ImageNet para {name}: {detail}. Conectate a internet (en Colab ya hay "
                                "red), apuntá a un archivo local con pretrained_cfg_overlay=dict(file=...) (timm), "
                                "o usá pretrained='figuras' o 'auto'.")
-        else: reason = f"sin pesos de ImageNet ({detail}) → "
+        else: warnings.warn(_fallback_message(name, detail), PretrainedFallbackWarning, stacklevel=2)
     if model is None and choice in ("auto", "figuras"):
         model, detail, file = _figuras_backbone(name, num_classes, library, seed, config, verbose, **kwargs)
         source = "figuras"
     if model is None:
         model, source, detail = _build(name, num_classes, library, **kwargs), "none", "al azar (sin preentrenar)"
-    model.vpc2_weights = dict(source=source, detail=detail, file=None if file is None else str(file))
-    if verbose: print(f"Pesos de {name}: {reason}{detail}.")
+    model.vpc2_weights = dict(fuente=source, detalle=detail, archivo=None if file is None else str(file))
+    if verbose: print(f"Pesos de {name}: {detail}.")
     return model
 
 # %% ../nbs/06_transfer_learning.ipynb #84c70730
@@ -432,3 +446,19 @@ def param_groups(model: nn.Module, div: float = 10.0, starts: Sequence[str] | No
         g["lr_mult"] = float(div) ** (-(len(groups) - 1 - k) / last)
         if lr is not None: g["lr"] = lr * g["lr_mult"]
     return groups
+
+# %% ../nbs/06_transfer_learning.ipynb #825dbc21
+def make_transforms(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                    flip: bool = False, scale=(0.8, 1.0), ratio=(0.9, 1.1), degrees: float = 10) -> dict:
+    """Transformaciones `'train'` (recorte con reescalado, rotación leve y, con `flip`, espejo: aleatorias) y `'val'`
+    (reescalar a `size / 0.875` y recortar el centro: deterministas), de `torchvision.transforms.v2`. Las dos terminan
+    en un tensor `float32` de lado `size`, normalizado con `mean` y `std` (los de los pesos: `weights_stats(model)`)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size={size!r}: tiene que ser el lado de la imagen en píxeles, un entero positivo (p. ej. 224).")
+    if len(mean) != len(std):
+        raise ValueError(f"mean tiene {len(mean)} valores y std {len(std)}: tiene que haber uno de cada por canal.")
+    to_tensor = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    train = [v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True), v2.RandomRotation(degrees)]
+    flips = [v2.RandomHorizontalFlip()] if flip else []
+    val = [v2.Resize(round(size / 0.875), antialias=True), v2.CenterCrop(size)]   # 224 ← 256, como en ImageNet
+    return {"train": v2.Compose([v2.ToImage(), *train, *flips, *to_tensor]), "val": v2.Compose([v2.ToImage(), *val, *to_tensor])}
