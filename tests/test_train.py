@@ -641,3 +641,16 @@ def test_save_best_model_default_file_is_new_per_fit(tmp_path, monkeypatch, caps
     out = capsys.readouterr().out
     assert out.count("SaveBestModel: los mejores pesos de este entrenamiento van a") == 2
     assert load_checkpoint(files[0])["epoch"] == 1
+
+
+def test_model_with_dict_output_trains_without_metrics():
+    "Una salida que no es un tensor (p. ej. un dict) entrena y valida con su pérdida, sin métricas por defecto."
+    class DictOut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = toy_model()
+        def forward(self, x): return {"logits": self.net(x)}
+    learn = make_learner(model=DictOut(), loss_func=lambda p, y: nn.functional.cross_entropy(p["logits"], y))
+    learn.fit(1, 1e-2)
+    assert list(learn.history) == ["epoch", "train_loss", "valid_loss", "lr"]
+    assert math.isfinite(learn.history["valid_loss"][0])

@@ -326,7 +326,7 @@ class Learner:
                 loss, n = self.loss_func(pred, y), len(y)
             losses.append(loss.detach().float()); sizes.append(n)
             if pending is None: pending = _MetricBuffer(self.metrics)   # las métricas por defecto nacen en el 1er lote
-            pending.add(pred.float(), y)
+            pending.add(pred, y)
             self._event("after_batch")
         if not sizes: raise ValueError("El DataLoader de validación no tiene datos: revisá el dataset de validación.")
         pending.flush()
@@ -452,6 +452,7 @@ class _MetricBuffer:
 
     def add(self, pred, y) -> None:
         if not self.metrics: return
+        pred = pred.float()   # p. ej. la salida en float16/bfloat16 de la precisión mixta
         if not (self.batched and torch.is_tensor(pred) and pred.ndim == 2 and torch.is_tensor(y)):
             for m in self.metrics: m.update(pred, y)
             return
