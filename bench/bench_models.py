@@ -4,6 +4,8 @@ Todo se mide en una sola corrida y lado a lado: en cada ronda pasa una imagen po
 torchvision, intercalados), y se informa la mediana. Dos cocientes:
   - «÷ ResNet-18»: latencia de cada arquitectura relativa a ResNet-18 a ese tamaño;
   - «nuestra ÷ torchvision»: nuestra implementación contra la de torchvision (debería dar ≈ 1).
+Además, a 32×32, el costo del tallo para imágenes chicas (`small_input=True`) contra el de ImageNet en cada arquitectura:
+  «chico ÷ ImageNet»: cuántas veces más MACs y latencia cuesta no achicar la imagen al principio.
 Uso: .venv/bin/python bench/bench_models.py   (VPC2_FAST=1: menos rondas)
 """
 import os
@@ -52,6 +54,19 @@ def main():
             row[f"÷ ResNet-18 ({s})"] = latency[name] / ref
             row[f"nuestra ÷ torchvision ({s})"] = latency[name] / latency[f"tv:{name}"] if f"tv:{name}" in latency else float("nan")
     print(markdown_table(rows))
+    stems, small_models = [], {}
+    stem_names = [n for n in NAMES if n not in ("lenet5", "alexnet")]   # LeNet-5 no tiene otro tallo; AlexNet de ImageNet pide ≥ 63 px
+    for name in stem_names:
+        for small in (False, True):
+            small_models[name, small] = create_model(name, width_mult=0.25, small_input=small)
+    latency = measure_latency({f"{n}:{s}": m for (n, s), m in small_models.items()}, size=32, reps=reps, warmup=1)
+    for name in stem_names:
+        macs = {s: count_macs(small_models[name, s], (1, 3, 32, 32)) for s in (False, True)}
+        stems.append({"modelo": name, "MMACs ImageNet (32)": macs[False] / 1e6, "MMACs chico (32)": macs[True] / 1e6,
+                      "MACs chico ÷ ImageNet": macs[True] / macs[False],
+                      "latencia chico ÷ ImageNet": latency[f"{name}:True"] / latency[f"{name}:False"]})
+    print("\nTallo para imágenes chicas a 32×32 (width_mult=0.25):")
+    print(markdown_table(stems))
     print(f"\nTiempo total: {time.perf_counter() - start:.1f} s")
 
 

@@ -9,9 +9,10 @@ import torchvision
 from torch import nn
 from torch.testing import assert_close
 
-from vpc2.models import (MODEL_BUILDERS, EFFICIENTNET_VARIANTS, alexnet, check_image_batch, count_macs, count_params,
-                         create_model, efficientnet, efficientnet_b0, googlenet, lenet5, load_torchvision_weights,
-                         on_meta, resnet, resnet18, resnet34, stochastic_depth, vgg, vgg16)
+from vpc2.models import (LENET5_C3_TABLE, MODEL_BUILDERS, EFFICIENTNET_VARIANTS, MaskedConv2d, alexnet, c3_mask,
+                         check_image_batch, compound_scaling, count_macs, count_params, create_model, efficientnet,
+                         efficientnet_b0, googlenet, lenet5, load_torchvision_weights, on_meta, randomize_batchnorm, resnet,
+                         resnet18, resnet34, same_as_torchvision, same_structure_as_torchvision, stochastic_depth, vgg, vgg16)
 
 # Los números de la consigna (los que publica torchvision en los metadatos de sus pesos).
 EXPECTED_PARAMS = {
@@ -25,18 +26,6 @@ TORCHVISION_NAMES = [name for name in MODEL_BUILDERS if name != "lenet5"]   # le
 def tv_kwargs(name: str) -> dict:
     "GoogLeNet de torchvision: sin cabezas auxiliares (como la nuestra por defecto); init_weights explícito evita su aviso."
     return dict(aux_logits=False, init_weights=False) if name == "googlenet" else {}
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    "Estadísticas y afinidad de BatchNorm al azar: recién creadas valen 0/1 y no pondrían a prueba los buffers."
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return model
 
 
 def ours_with_weights_of(theirs: nn.Module, name: str, **kwargs) -> nn.Module:
@@ -74,7 +63,7 @@ def test_lenet5_params_by_hand():
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "efficientnet_b0"])
 def test_macs_match_torchvision_metadata(name):
-    "torchvision publica los GFLOPs (en realidad GMACs) a 224×224; torchinfo cuenta además sesgos y BN."
+    "torchvision publica `_ops` a 224×224 y su documentación lo llama GFLOPS, pero son GMACs: coinciden con count_macs."
     published = torchvision.models.get_model_weights(name).DEFAULT.meta["_ops"]
     assert count_macs(on_meta(create_model, name)) / 1e9 == pytest.approx(published, rel=0.02)
 
@@ -293,3 +282,110 @@ def test_efficientnet_variants_follow_published_coefficients():
         eps = {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
         assert eps == ({1e-3} if variant in ("b5", "b6", "b7") else {1e-5})
     assert len([m for m in efficientnet_b0().modules() if m.__class__.__name__ == "MBConv"]) == 16
+
+
+# ---------------------------------------------------------------- tallo para imágenes chicas (small_input)
+
+def _first_pool_to_identity(features: nn.Sequential) -> None:
+    i = next(i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d))
+    features[i] = nn.Identity()
+
+
+def _cifar_recipe(name: str) -> nn.Module:
+    "La red de torchvision con el tallo para imágenes chicas hecho a mano, como se hace en las versiones para CIFAR."
+    tv = torchvision.models.get_model(name, weights=None, **tv_kwargs(name))
+    if name.startswith("resnet"):
+        tv.conv1, tv.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
+    elif name == "googlenet":
+        from torchvision.models.googlenet import BasicConv2d
+        tv.conv1, tv.maxpool1 = BasicConv2d(3, 64, kernel_size=3, stride=1, padding=1), nn.Identity()
+    elif name == "alexnet":
+        tv.features[0], tv.features[2] = nn.Conv2d(3, 64, 3, 1, 1), nn.Identity()
+    elif name.startswith("vgg"):
+        _first_pool_to_identity(tv.features)
+    elif name.startswith("efficientnet"):
+        tv.features[0][0].stride = (1, 1)
+        tv.features[2][0].block[1][0].stride = (1, 1)   # la depthwise del primer bloque de la segunda etapa
+    return tv
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "googlenet", "resnet18", "resnet50", "efficientnet_b0"])
+def test_small_input_equals_torchvision_with_the_cifar_stem(name):
+    torch.manual_seed(0)
+    ours = on_meta(create_model, name, small_input=True)
+    out = same_as_torchvision(ours, _cifar_recipe(name), size=32)
+    assert out.shape == (2, 1000) and out.std() > 0
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "efficientnet_b0"])
+def test_small_input_off_is_still_torchvision_and_on_changes_only_the_stem(name):
+    default = on_meta(create_model, name)
+    same_structure_as_torchvision(default, name, **tv_kwargs(name))
+    assert count_params(on_meta(create_model, name, small_input=False)) == count_params(default)
+    small = on_meta(create_model, name, small_input=True)
+    assert small.state_dict().keys() == default.state_dict().keys()   # mismos nombres: el resto de los pesos se carga igual
+    changed = [k for k, v in small.state_dict().items() if v.shape != default.state_dict()[k].shape]
+    assert len(changed) <= 1 and all(k.split(".")[0] in ("conv1", "features") for k in changed), changed
+
+
+@pytest.mark.parametrize("name,min_size", [("alexnet", 7), ("vgg11", 16), ("googlenet", 4), ("resnet18", 1),
+                                           ("efficientnet_b0", 1)])
+def test_small_input_minimum_size_is_real(name, min_size):
+    model = on_meta(create_model, name, small_input=True).eval()
+    assert model.min_size == min_size
+    assert model(torch.empty(1, 3, min_size, min_size, device="meta")).shape == (1, 1000)
+    if min_size > 1:
+        with pytest.raises(RuntimeError):
+            model._forward(torch.empty(1, 3, min_size - 1, min_size - 1, device="meta"))
+
+
+def test_small_input_keeps_resolution_in_resnet():
+    "Con el tallo chico, una imagen de 32 px llega a la última etapa con 4×4 posiciones (y no con 1×1)."
+    sides = {}
+    for small in (False, True):
+        model = on_meta(resnet18, small_input=small).eval()
+        hook = model.layer4.register_forward_hook(lambda m, i, o, small=small: sides.__setitem__(small, o.shape[-1]))
+        model(torch.empty(1, 3, 32, 32, device="meta"))
+        hook.remove()
+    assert sides == {False: 1, True: 4}
+
+
+def test_small_input_must_be_bool():
+    with pytest.raises(ValueError, match="small_input debe ser True"):
+        resnet18(small_input="sí")
+
+
+@pytest.mark.parametrize("kwargs,match", [(dict(width_mult=0.5), "no tiene multiplicador de ancho"),
+                                          (dict(small_input=True), "ya está pensada para imágenes de 32×32"),
+                                          (dict(pesos="x"), "Sus argumentos son")])
+def test_create_model_rejects_arguments_in_spanish(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        create_model("lenet5", **kwargs)
+    with pytest.raises(TypeError, match="Sus argumentos son"):
+        create_model("resnet18", pesos="x")
+
+
+# ---------------------------------------------------------------- LeNet-5 del artículo
+
+def test_lenet5_order_is_conv_pool_tanh():
+    kinds = [type(m).__name__ for m in lenet5().features]
+    assert kinds == ["Conv2d", "AvgPool2d", "Tanh", "Conv2d", "AvgPool2d", "Tanh"]
+
+
+def test_lenet5_sparse_c3_has_the_papers_1516_parameters():
+    assert len(LENET5_C3_TABLE) == 16 and c3_mask().sum() == 6 * 3 + 9 * 4 + 6
+    c3 = lenet5(sparse_c3=True).features[3]
+    assert isinstance(c3, MaskedConv2d) and c3.active_params() == 1516
+    x = torch.randn(2, 6, 14, 14, requires_grad=True)
+    c3(x)[:, 15].sum().backward()   # el último mapa ve los 6
+    assert (x.grad.abs().sum((0, 2, 3)) > 0).all()
+    x.grad = None
+    c3(x)[:, 12].sum().backward()   # el mapa 12 ve 0, 1, 3 y 4
+    assert (x.grad.abs().sum((0, 2, 3)) > 0).tolist() == [True, True, False, True, True, False]
+    with pytest.raises(ValueError, match="salidas, entradas"):
+        MaskedConv2d(6, 16, 5, torch.ones(6, 16))
+    assert count_params(lenet5(sparse_c3=True)) == count_params(lenet5())   # el tensor es el mismo; la máscara anula
+
+
+def test_compound_scaling_keys_in_spanish():
+    assert compound_scaling(0) == {"phi": 0, "profundidad": 1.0, "ancho": 1.0, "resolución": 224, "factor_macs": 1.0}

@@ -8,6 +8,7 @@ Docs: https://vpc2-curso.github.io/vpc2/arquitecturas.html.md"""
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import statistics
 import time
@@ -18,19 +19,21 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 import torchinfo
+import torchvision
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 # %% auto #0
-__all__ = ['ALEXNET_CFG', 'VGG_CFGS', 'GOOGLENET_CFG', 'GoogLeNetOutputs', 'RESNET_CFGS', 'EFFICIENTNET_B0_STAGES',
-           'EFFICIENTNET_VARIANTS', 'MODEL_BUILDERS', 'count_params', 'on_meta', 'layer_summary', 'count_macs',
-           'layer_table', 'markdown_table', 'check_image_batch', 'ImageClassifier', 'make_divisible', 'scale_channels',
-           'load_torchvision_weights', 'LeNet5', 'lenet5', 'AlexNet', 'alexnet', 'make_vgg_features', 'VGG', 'vgg',
-           'vgg11', 'vgg13', 'vgg16', 'vgg19', 'BasicConv2d', 'Inception', 'InceptionAux', 'GoogLeNet', 'googlenet',
-           'conv3x3', 'conv1x1', 'BasicBlock', 'Bottleneck', 'ResNet', 'resnet', 'resnet18', 'resnet34', 'resnet50',
-           'deep_cnn', 'conv_grad_norms', 'ConvBNAct', 'SqueezeExcitation', 'stochastic_depth', 'StochasticDepth',
-           'MBConv', 'EfficientNet', 'efficientnet', 'efficientnet_b0', 'compound_scaling', 'create_model',
-           'measure_latency', 'compare_architectures']
+__all__ = ['LENET5_C3_TABLE', 'ALEXNET_CFG', 'VGG_CFGS', 'GOOGLENET_CFG', 'GoogLeNetOutputs', 'RESNET_CFGS',
+           'EFFICIENTNET_B0_STAGES', 'EFFICIENTNET_VARIANTS', 'MODEL_BUILDERS', 'count_params', 'on_meta',
+           'layer_summary', 'count_macs', 'layer_table', 'markdown_table', 'check_image_batch', 'ImageClassifier',
+           'make_divisible', 'scale_channels', 'load_torchvision_weights', 'randomize_batchnorm', 'same_as_torchvision',
+           'same_structure_as_torchvision', 'c3_mask', 'MaskedConv2d', 'LeNet5', 'lenet5', 'AlexNet', 'alexnet',
+           'make_vgg_features', 'VGG', 'vgg', 'vgg11', 'vgg13', 'vgg16', 'vgg19', 'BasicConv2d', 'Inception',
+           'InceptionAux', 'GoogLeNet', 'googlenet', 'conv3x3', 'conv1x1', 'BasicBlock', 'Bottleneck', 'ResNet',
+           'resnet', 'resnet18', 'resnet34', 'resnet50', 'deep_cnn', 'conv_grad_norms', 'ConvBNAct',
+           'SqueezeExcitation', 'stochastic_depth', 'StochasticDepth', 'MBConv', 'EfficientNet', 'efficientnet',
+           'efficientnet_b0', 'compound_scaling', 'create_model', 'measure_latency', 'compare_architectures']
 
 # %% ../nbs/05_arquitecturas.ipynb #409ba221
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -138,16 +141,19 @@ def _check_positive(value, name: str, meaning: str) -> None:
         raise ValueError(f"{name} debe ser un número positivo ({meaning}), no {value!r}.")
 
 class ImageClassifier(nn.Module):
-    "Base de los clasificadores del cuaderno: valida argumentos y entrada; cada red define `_forward`, `arch` y `min_size`."
+    """Base de los clasificadores del cuaderno: valida argumentos y entrada; cada red define `_forward`, `arch` y `min_size`.
+    `small_input=True` pide el tallo para imágenes chicas (3×3 sin paso, sin *max-pooling* temprano), como las variantes CIFAR."""
     arch: str = "El modelo"
     min_size: int = 1   # lado mínimo de la imagen que la red puede procesar
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False):
         super().__init__()
         _check_positive_int(num_classes, "num_classes", "la cantidad de clases a predecir")
         _check_positive_int(in_channels, "in_channels", "3 para imágenes RGB, 1 para escala de grises")
         _check_positive(width_mult, "width_mult", "1.0 es el ancho original; 0.25, una red cuatro veces más angosta")
-        self.num_classes, self.in_channels, self.width_mult = num_classes, in_channels, width_mult
+        if not isinstance(small_input, bool):
+            raise ValueError(f"small_input debe ser True (tallo para imágenes chicas, 32×32) o False (el de ImageNet), no {small_input!r}.")
+        self.num_classes, self.in_channels, self.width_mult, self.small_input = num_classes, in_channels, width_mult, small_input
 
     def forward(self, x: Tensor):
         check_image_batch(x, self.in_channels, self.min_size, self.arch)
@@ -198,16 +204,85 @@ def load_torchvision_weights(model: nn.Module, source, key_map: Callable[[str], 
     model.load_state_dict(state, assign=assign)
     return model
 
+# %% ../nbs/05_arquitecturas.ipynb #d027ad50
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    "Pone media, varianza, escala y sesgo al azar en cada BatchNorm (recién creadas valen 0 y 1, y no pondrían a prueba nada)."
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model
+
+def same_as_torchvision(ours: nn.Module, theirs: str | nn.Module, size: int = 64, batch: int = 2, **tv_kwargs) -> Tensor:
+    """Copia en `ours` los pesos de `theirs` (un modelo, o el nombre de una red de torchvision que se construye sin pesos
+    preentrenados con `tv_kwargs`), con BatchNorm al azar, y exige la misma salida en evaluación; devuelve esa salida.
+    `ours` puede estar en `meta`: se le da memoria sin inicializar (`to_empty`), porque los pesos se van a copiar igual."""
+    if isinstance(theirs, str): theirs = torchvision.models.get_model(theirs, weights=None, **tv_kwargs)
+    theirs = randomize_batchnorm(theirs).eval()
+    if _model_device(ours).type == "meta": ours = ours.to_empty(device="cpu")
+    load_torchvision_weights(ours, theirs).eval()
+    x = torch.randn(batch, ours.in_channels if hasattr(ours, "in_channels") else 3, size, size,
+                    generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = ours(x)
+        torch.testing.assert_close(out, theirs(x))
+    return out
+
+def same_structure_as_torchvision(ours: nn.Module, tv_name: str, **tv_kwargs) -> None:
+    "Exige que `ours` tenga las mismas claves y formas en su `state_dict` que la red `tv_name` de torchvision (comparadas en `meta`)."
+    theirs = on_meta(torchvision.models.get_model, tv_name, weights=None, **tv_kwargs)
+    a = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+    b = {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    if a != b:
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        raise AssertionError(f"El state_dict no coincide con el de torchvision {tv_name!r} en {len(diff)} claves, p. ej. "
+                             f"{[(k, a.get(k), b.get(k)) for k in diff[:3]]}.")
+
 # %% ../nbs/05_arquitecturas.ipynb #b43c13e0
+# Tabla I del artículo: qué mapas de S2 (0…5) ve cada uno de los 16 mapas de C3. Los 6 primeros, 3 vecinos;
+# los 6 siguientes, 4 vecinos; 3 más, 4 no contiguos; el último, los 6.
+LENET5_C3_TABLE: list[tuple[int, ...]] = [
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5)]
+
+def c3_mask(table: list[tuple[int, ...]] = LENET5_C3_TABLE, in_channels: int = 6) -> Tensor:
+    "Máscara `(salidas, entradas)` de 0 y 1: 1 donde el mapa de salida ve al de entrada según `table`."
+    mask = torch.zeros(len(table), in_channels)
+    for out, ins in enumerate(table): mask[out, list(ins)] = 1.0
+    return mask
+
+class MaskedConv2d(nn.Conv2d):
+    "Convolución con conexiones ralas entre canales: `mask[o, i] = 0` anula (y deja sin gradiente) los pesos de la entrada i a la salida o."
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask: Tensor, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        if tuple(mask.shape) != (out_channels, in_channels):
+            raise ValueError(f"La máscara tiene forma {tuple(mask.shape)} y tiene que ser (salidas, entradas) = "
+                             f"({out_channels}, {in_channels}).")
+        self.register_buffer("mask", mask.to(self.weight.dtype)[:, :, None, None])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+    def active_params(self) -> int:
+        "Parámetros que de verdad se usan: los pesos no anulados por la máscara y los sesgos."
+        return int(self.mask.sum().item()) * self.kernel_size[0] * self.kernel_size[1] + (self.bias.numel() if self.bias is not None else 0)
+
 class LeNet5(ImageClassifier):
-    "LeNet-5 clásica (tanh y pooling promedio) con pooling adaptativo a 5×5 antes de la cabeza: acepta imágenes desde 16×16."
+    """LeNet-5 clásica (convolución → pooling promedio → tanh) con pooling adaptativo a 5×5 antes de la cabeza: acepta
+    imágenes desde 16×16. Con `sparse_c3=True`, C3 usa la tabla de conexiones del artículo (`LENET5_C3_TABLE`)."""
     arch, min_size = "LeNet-5", 16
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, sparse_c3: bool = False):
         super().__init__(num_classes, in_channels)
+        c3 = MaskedConv2d(6, 16, 5, c3_mask()) if sparse_c3 else nn.Conv2d(6, 16, kernel_size=5)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5), nn.Tanh(), nn.AvgPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.Tanh(), nn.AvgPool2d(2))
+            nn.Conv2d(in_channels, 6, kernel_size=5), nn.AvgPool2d(2), nn.Tanh(),   # C1 y S2
+            c3, nn.AvgPool2d(2), nn.Tanh())                                          # C3 y S4
         self.avgpool = nn.AdaptiveAvgPool2d((5, 5))
         self.classifier = nn.Sequential(
             nn.Linear(16 * 5 * 5, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes))
@@ -215,26 +290,32 @@ class LeNet5(ImageClassifier):
     def _forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    "LeNet-5 para `num_classes` clases; `in_channels=1` (gris) como la original, 3 para RGB."
-    return LeNet5(num_classes, in_channels)
+def lenet5(num_classes: int = 10, in_channels: int = 1, sparse_c3: bool = False) -> LeNet5:
+    "LeNet-5 para `num_classes` clases; `in_channels=1` (gris) como la original, 3 para RGB; `sparse_c3` como en el artículo."
+    return LeNet5(num_classes, in_channels, sparse_c3)
 
 # %% ../nbs/05_arquitecturas.ipynb #c6a1f0e3
 ALEXNET_CFG = [  # (filtros, tamaño de filtro, stride, padding, ¿max-pool 3×3/2 después?)
     (64, 11, 4, 2, True), (192, 5, 1, 2, True), (384, 3, 1, 1, False), (256, 3, 1, 1, False), (256, 3, 1, 1, True)]
 
 class AlexNet(ImageClassifier):
-    "AlexNet como en torchvision (variante de 2014: 64-192-384-256-256 filtros, sin LRN) con pooling adaptativo a 6×6."
+    """AlexNet como en torchvision (variante de 2014: 64-192-384-256-256 filtros, sin LRN) con pooling adaptativo a 6×6.
+    Con `small_input=True`, la primera convolución es 3×3 sin paso y no la sigue un *max-pooling*: acepta desde 7×7."""
     arch, min_size = "AlexNet", 63
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, width_mult: float = 1.0):
-        super().__init__(num_classes, in_channels, width_mult)
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, width_mult: float = 1.0,
+                 small_input: bool = False):
+        super().__init__(num_classes, in_channels, width_mult, small_input)
         layers, channels = [], in_channels
-        for filters, size, stride, padding, pool in ALEXNET_CFG:
+        for i, (filters, size, stride, padding, pool) in enumerate(ALEXNET_CFG):
             filters = scale_channels(filters, width_mult)
+            stem = small_input and i == 0
+            if stem: size, stride, padding = 3, 1, 1   # tallo para imágenes chicas: no achica la imagen
             layers += [nn.Conv2d(channels, filters, size, stride=stride, padding=padding), nn.ReLU(inplace=True)]
-            if pool: layers.append(nn.MaxPool2d(kernel_size=3, stride=2))   # ventanas superpuestas: 3 > 2
+            # Identity en lugar del pooling temprano: los índices de las capas (features.3, …) siguen siendo los de torchvision
+            if pool: layers.append(nn.Identity() if stem else nn.MaxPool2d(kernel_size=3, stride=2))   # ventanas superpuestas: 3 > 2
             channels = filters
+        if small_input: self.min_size = 7   # los dos poolings 3×3/2 que quedan: 7 → 3 → 1
         hidden = scale_channels(4096, width_mult)
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
@@ -245,9 +326,10 @@ class AlexNet(ImageClassifier):
     def _forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
-def alexnet(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, width_mult: float = 1.0) -> AlexNet:
-    "AlexNet idéntica a `torchvision.models.alexnet` con los valores por defecto; `width_mult` la angosta."
-    return AlexNet(num_classes, in_channels, dropout, width_mult)
+def alexnet(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5, width_mult: float = 1.0,
+            small_input: bool = False) -> AlexNet:
+    "AlexNet idéntica a `torchvision.models.alexnet` con los valores por defecto; `width_mult` la angosta, `small_input` cambia el tallo."
+    return AlexNet(num_classes, in_channels, dropout, width_mult, small_input)
 
 # %% ../nbs/05_arquitecturas.ipynb #b0ea72a0
 VGG_CFGS: dict[int, list] = {  # número: convolución 3×3 con esos filtros; "M": max-pooling 2×2
@@ -272,16 +354,21 @@ def make_vgg_features(cfg: list, batch_norm: bool = False, in_channels: int = 3,
     return nn.Sequential(*layers)
 
 class VGG(ImageClassifier):
-    "VGG como en torchvision: extractor de la tabla `VGG_CFGS`, pooling adaptativo a 7×7 y tres capas densas."
+    """VGG como en torchvision: extractor de la tabla `VGG_CFGS`, pooling adaptativo a 7×7 y tres capas densas.
+    Su primera convolución ya es 3×3 sin paso; `small_input=True` quita el primer *max-pooling* (acepta desde 16×16)."""
     arch, min_size = "VGG", 32
 
     def __init__(self, depth: int = 16, batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
-                 dropout: float = 0.5, width_mult: float = 1.0):
-        super().__init__(num_classes, in_channels, width_mult)
+                 dropout: float = 0.5, width_mult: float = 1.0, small_input: bool = False):
+        super().__init__(num_classes, in_channels, width_mult, small_input)
         if depth not in VGG_CFGS:
             raise ValueError(f"No hay VGG de {depth!r} capas: elegí una de {sorted(VGG_CFGS)}.")
         self.arch = f"VGG-{depth}" + ("-BN" if batch_norm else "")
         self.features = make_vgg_features(VGG_CFGS[depth], batch_norm, in_channels, width_mult)
+        if small_input:   # sin el primer pooling; Identity conserva los índices de las capas siguientes
+            first_pool = next(i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d))
+            self.features[first_pool] = nn.Identity()
+            self.min_size = 16   # quedan cuatro poolings 2×2
         channels, hidden = scale_channels(512, width_mult), scale_channels(4096, width_mult)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
@@ -300,9 +387,9 @@ class VGG(ImageClassifier):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 def vgg(depth: int = 16, batch_norm: bool = False, num_classes: int = 1000, in_channels: int = 3,
-        dropout: float = 0.5, width_mult: float = 1.0) -> VGG:
-    "VGG de `depth` capas (11, 13, 16 o 19), con o sin BatchNorm."
-    return VGG(depth, batch_norm, num_classes, in_channels, dropout, width_mult)
+        dropout: float = 0.5, width_mult: float = 1.0, small_input: bool = False) -> VGG:
+    "VGG de `depth` capas (11, 13, 16 o 19), con o sin BatchNorm; `small_input=True` sin el primer *max-pooling*."
+    return VGG(depth, batch_norm, num_classes, in_channels, dropout, width_mult, small_input)
 
 def vgg11(batch_norm: bool = False, **kwargs) -> VGG:
     "VGG-11 (configuración A); `batch_norm=True` es `vgg11_bn` de torchvision."
@@ -373,16 +460,22 @@ GOOGLENET_CFG = {  # módulo: (1×1, reducción 3×3, 3×3, reducción 5×5, 5×
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 
 class GoogLeNet(ImageClassifier):
-    "GoogLeNet (Inception v1) como en torchvision; en entrenamiento con `aux_logits` devuelve `GoogLeNetOutputs`."
+    """GoogLeNet (Inception v1) como en torchvision; en entrenamiento con `aux_logits` devuelve `GoogLeNetOutputs`.
+    Con `small_input=True`, `conv1` es 3×3 sin paso y no hay `maxpool1` (acepta desde 4×4)."""
     arch, min_size = "GoogLeNet", 15
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = False, transform_input: bool = False,
-                 dropout: float = 0.2, dropout_aux: float = 0.7, width_mult: float = 1.0, kernel5: int = 3):
-        super().__init__(num_classes, in_channels, width_mult)
+                 dropout: float = 0.2, dropout_aux: float = 0.7, width_mult: float = 1.0, kernel5: int = 3,
+                 small_input: bool = False):
+        super().__init__(num_classes, in_channels, width_mult, small_input)
         w = partial(scale_channels, width_mult=width_mult)
         self.aux_logits, self.transform_input = aux_logits, transform_input
-        self.conv1 = BasicConv2d(in_channels, w(64), kernel_size=7, stride=2, padding=3)
-        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        if small_input:   # tallo para imágenes chicas: no reduce la imagen 4 veces antes de la primera capa
+            self.conv1 = BasicConv2d(in_channels, w(64), kernel_size=3, stride=1, padding=1)
+            self.maxpool1, self.min_size = nn.Identity(), 4   # quedan maxpool2…4 (con ceil_mode)
+        else:
+            self.conv1 = BasicConv2d(in_channels, w(64), kernel_size=7, stride=2, padding=3)
+            self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(w(64), w(64), kernel_size=1)
         self.conv3 = BasicConv2d(w(64), w(192), kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -427,9 +520,10 @@ class GoogLeNet(ImageClassifier):
         return GoogLeNetOutputs(logits, aux2, aux1) if self.training and self.aux_logits else logits
 
 def googlenet(num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = False, transform_input: bool = False,
-              dropout: float = 0.2, width_mult: float = 1.0, kernel5: int = 3) -> GoogLeNet:
+              dropout: float = 0.2, width_mult: float = 1.0, kernel5: int = 3, small_input: bool = False) -> GoogLeNet:
     "GoogLeNet como `torchvision.models.googlenet(aux_logits=..., init_weights=True)`; `kernel5=5` usa la 5×5 del artículo."
-    return GoogLeNet(num_classes, in_channels, aux_logits, transform_input, dropout, width_mult=width_mult, kernel5=kernel5)
+    return GoogLeNet(num_classes, in_channels, aux_logits, transform_input, dropout, width_mult=width_mult, kernel5=kernel5,
+                     small_input=small_input)
 
 # %% ../nbs/05_arquitecturas.ipynb #f633f834
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -481,17 +575,21 @@ RESNET_CFGS = {  # profundidad: (bloque, bloques por etapa)
 }
 
 class ResNet(ImageClassifier):
-    "ResNet como en torchvision: tallo 7×7/2 + max-pool, cuatro etapas de bloques residuales, pooling global y capa densa."
+    """ResNet como en torchvision: tallo 7×7/2 + max-pool, cuatro etapas de bloques residuales, pooling global y capa densa.
+    Con `small_input=True`, el tallo de la ResNet para CIFAR: `conv1` 3×3 sin paso y sin `maxpool`."""
     arch = "ResNet"
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: tuple[int, ...], num_classes: int = 1000,
-                 in_channels: int = 3, width_mult: float = 1.0, zero_init_residual: bool = False):
-        super().__init__(num_classes, in_channels, width_mult)
+                 in_channels: int = 3, width_mult: float = 1.0, zero_init_residual: bool = False, small_input: bool = False):
+        super().__init__(num_classes, in_channels, width_mult, small_input)
         self.inplanes = scale_channels(64, width_mult)
-        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        if small_input:
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.Identity() if small_input else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         for i, (channels, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
             stage = self._make_stage(block, scale_channels(channels, width_mult), blocks, stride=1 if i == 0 else 2)
             setattr(self, f"layer{i + 1}", stage)
@@ -522,12 +620,12 @@ class ResNet(ImageClassifier):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 def resnet(depth: int = 18, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
-           zero_init_residual: bool = False) -> ResNet:
-    "ResNet de `depth` capas (18, 34, 50, 101 o 152)."
+           zero_init_residual: bool = False, small_input: bool = False) -> ResNet:
+    "ResNet de `depth` capas (18, 34, 50, 101 o 152); `small_input=True` con el tallo para imágenes chicas (CIFAR)."
     if depth not in RESNET_CFGS:
         raise ValueError(f"No hay ResNet de {depth!r} capas: elegí una de {sorted(RESNET_CFGS)}.")
     block, layers = RESNET_CFGS[depth]
-    model = ResNet(block, layers, num_classes, in_channels, width_mult, zero_init_residual)
+    model = ResNet(block, layers, num_classes, in_channels, width_mult, zero_init_residual, small_input)
     model.arch = f"ResNet-{depth}"
     return model
 
@@ -641,18 +739,20 @@ EFFICIENTNET_VARIANTS = {  # variante: (ancho, profundidad, resolución, dropout
     "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4), "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5)}
 
 class EfficientNet(ImageClassifier):
-    "EfficientNet (B0 escalada en ancho y profundidad) como en torchvision: tallo 3×3/2, siete etapas MBConv, 1×1 final y cabeza."
+    """EfficientNet (B0 escalada en ancho y profundidad) como en torchvision: tallo 3×3/2, siete etapas MBConv, 1×1 final y cabeza.
+    Con `small_input=True`, sin paso en el tallo ni en la segunda etapa (como MobileNetV2 para CIFAR): reduce 8 veces y no 32."""
     arch = "EfficientNet"
 
     def __init__(self, width_mult: float = 1.0, depth_mult: float = 1.0, dropout: float = 0.2,
                  stochastic_depth_prob: float = 0.2, num_classes: int = 1000, in_channels: int = 3,
-                 norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d):
-        super().__init__(num_classes, in_channels, width_mult)
+                 norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d, small_input: bool = False):
+        super().__init__(num_classes, in_channels, width_mult, small_input)
         _check_positive(depth_mult, "depth_mult", "1.0 es la profundidad de B0")
-        stages = [(e, k, s, make_divisible(cin * width_mult), make_divisible(cout * width_mult), math.ceil(n * depth_mult))
-                  for e, k, s, cin, cout, n in EFFICIENTNET_B0_STAGES]
+        stages = [(e, k, 1 if small_input and i == 1 else s, make_divisible(cin * width_mult),
+                   make_divisible(cout * width_mult), math.ceil(n * depth_mult))
+                  for i, (e, k, s, cin, cout, n) in enumerate(EFFICIENTNET_B0_STAGES)]
         total, block_id = sum(st[-1] for st in stages), 0
-        layers: list[nn.Module] = [ConvBNAct(in_channels, stages[0][3], 3, stride=2, norm_layer=norm_layer)]
+        layers: list[nn.Module] = [ConvBNAct(in_channels, stages[0][3], 3, stride=1 if small_input else 2, norm_layer=norm_layer)]
         for expand, kernel, stride, cin, cout, blocks in stages:
             stage = []
             for i in range(blocks):   # sólo el primer bloque de la etapa cambia canales y tamaño
@@ -679,7 +779,8 @@ class EfficientNet(ImageClassifier):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 def efficientnet(variant: str = "b0", num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
-                 depth_mult: float = 1.0, dropout: float | None = None, stochastic_depth_prob: float = 0.2) -> EfficientNet:
+                 depth_mult: float = 1.0, dropout: float | None = None, stochastic_depth_prob: float = 0.2,
+                 small_input: bool = False) -> EfficientNet:
     "EfficientNet-`variant` (b0…b7) con los coeficientes publicados; `width_mult`/`depth_mult` multiplican los de la variante."
     if variant not in EFFICIENTNET_VARIANTS:
         raise ValueError(f"Variante de EfficientNet desconocida: {variant!r}. Elegí una de {list(EFFICIENTNET_VARIANTS)}.")
@@ -688,7 +789,7 @@ def efficientnet(variant: str = "b0", num_classes: int = 1000, in_channels: int 
     norm = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01) if variant in ("b5", "b6", "b7") else nn.BatchNorm2d
     _check_positive(width_mult, "width_mult", "1.0 es el ancho de la variante")
     model = EfficientNet(width * width_mult, depth * depth_mult, default_dropout if dropout is None else dropout,
-                         stochastic_depth_prob, num_classes, in_channels, norm)
+                         stochastic_depth_prob, num_classes, in_channels, norm, small_input)
     model.arch = f"EfficientNet-{variant.upper()}"
     return model
 
@@ -697,9 +798,9 @@ def efficientnet_b0(**kwargs) -> EfficientNet:
     return efficientnet("b0", **kwargs)
 
 def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15, base_resolution: int = 224) -> dict:
-    "Escalado compuesto de EfficientNet: profundidad α^φ, ancho β^φ, resolución γ^φ y el factor de FLOPs (α·β²·γ²)^φ."
-    return {"phi": phi, "depth_mult": alpha ** phi, "width_mult": beta ** phi,
-            "resolution": round(base_resolution * gamma ** phi), "flops_factor": (alpha * beta ** 2 * gamma ** 2) ** phi}
+    "Escalado compuesto de EfficientNet: profundidad α^φ, ancho β^φ, resolución γ^φ y el factor de costo (α·β²·γ²)^φ (de MACs, o de FLOPs)."
+    return {"phi": phi, "profundidad": alpha ** phi, "ancho": beta ** phi,
+            "resolución": round(base_resolution * gamma ** phi), "factor_macs": (alpha * beta ** 2 * gamma ** 2) ** phi}
 
 # %% ../nbs/05_arquitecturas.ipynb #78871936
 MODEL_BUILDERS: dict[str, Callable[..., ImageClassifier]] = {
@@ -716,7 +817,15 @@ def create_model(name: str, **kwargs) -> ImageClassifier:
         close = difflib.get_close_matches(str(name), MODEL_BUILDERS, n=3)
         hint = f" ¿Quisiste decir {', '.join(close)}?" if close else ""
         raise ValueError(f"No conozco la arquitectura {name!r}.{hint} Las disponibles son: {', '.join(MODEL_BUILDERS)}.")
-    return MODEL_BUILDERS[name](**kwargs)
+    builder = MODEL_BUILDERS[name]
+    accepted = inspect.signature(builder).parameters
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        why = {"width_mult": " (sus capas tienen 6 y 16 filtros fijos: no tiene multiplicador de ancho)",
+               "small_input": " (ya está pensada para imágenes de 32×32: no tiene otro tallo)"} if name == "lenet5" else {}
+        details = "; ".join(f"{k}{why.get(k, '')}" for k in unknown)
+        raise TypeError(f"{name} no acepta {details}. Sus argumentos son: {', '.join(accepted)}.")
+    return builder(**kwargs)
 
 # %% ../nbs/05_arquitecturas.ipynb #17a9842b
 @torch.inference_mode()
