@@ -285,14 +285,6 @@ def _timm_vit_config(model: nn.Module) -> dict:
                 mlp_ratio=blk.mlp.fc1.out_features / model.embed_dim, dropout=blk.mlp.drop1.p,
                 attn_dropout=blk.attn.attn_drop.p, qkv_bias=blk.attn.qkv.bias is not None, norm_eps=model.norm.eps)
 
-def timm_kwargs(vit: ViT) -> dict:
-    "Argumentos de `timm.create_model('vit_tiny_patch16_224', **kwargs)` que reproducen la arquitectura de un `ViT` de vpc2 (el camino inverso de `from_timm`)."
-    blk = vit.blocks[0]
-    return dict(img_size=vit.patch_embed.img_size, patch_size=vit.patch_embed.patch_size, in_chans=vit.patch_embed.in_chans,
-                embed_dim=vit.embed_dim, depth=len(vit.blocks), num_heads=blk.attn.num_heads,
-                mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=blk.attn.qkv.bias is not None)
-
-
 # %% ../nbs/08_vit.ipynb #e8a9c614
 def _from_timm(cls: type[ViT], model: nn.Module) -> ViT:
     "Crea un `ViT` de vpc2 con la arquitectura y los pesos de un `VisionTransformer` de timm (p. ej. `timm.create_model('vit_tiny_patch16_224')`)."
@@ -310,6 +302,13 @@ def _from_timm(cls: type[ViT], model: nn.Module) -> ViT:
     return vit.to(device=ref.device, dtype=ref.dtype).train(model.training)
 
 ViT.from_timm = classmethod(_from_timm)
+
+def timm_kwargs(vit: ViT) -> dict:
+    "Argumentos de `timm.create_model('vit_tiny_patch16_224', **kwargs)` que reproducen la arquitectura de un `ViT` de vpc2 (el camino inverso de `from_timm`)."
+    blk = vit.blocks[0]
+    return dict(img_size=vit.patch_embed.img_size, patch_size=vit.patch_embed.patch_size, in_chans=vit.patch_embed.in_chans,
+                embed_dim=vit.embed_dim, depth=len(vit.blocks), num_heads=blk.attn.num_heads,
+                mlp_ratio=blk.mlp.fc1.out_features / vit.embed_dim, qkv_bias=blk.attn.qkv.bias is not None)
 
 # %% ../nbs/08_vit.ipynb #4c981e96
 def small_resnet(num_classes: int, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64)) -> nn.Sequential:
