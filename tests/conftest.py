@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from vpc2 import core
+
 
 @pytest.fixture(autouse=True)
 def no_smoke_from_environment(monkeypatch):
@@ -16,3 +18,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def fast_one_thread():
+    "Modo rápido (CPU, sin barras) y un solo hilo, como en los cuadernos bajo prueba; al terminar, el modo y los hilos de antes."
+    core.set_mode("fast")
+    with core.num_threads(1): yield
+    core.set_mode(None)

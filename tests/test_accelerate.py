@@ -24,14 +24,7 @@ worker = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(worker)
 
 
-@pytest.fixture(autouse=True)
-def fast_one_thread():
-    threads = torch.get_num_threads()
-    core.set_mode("fast")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    core.set_mode(None)
+pytestmark = pytest.mark.usefixtures("fast_one_thread")
 
 
 @pytest.fixture

@@ -18,17 +18,9 @@ from vpc2.train import (CancelEpochException, Callback, EarlyStopping, GradientC
                         TensorBoardCallback, load_checkpoint, save_checkpoint, simple_cnn)
 
 
-@pytest.fixture(autouse=True)
-def fast_mode(monkeypatch):
-    """Modo rápido (CPU, sin barras) y un solo hilo: con modelos tan chicos, más hilos compitiendo por 2 núcleos sólo frenan.
-    Sin corrida de humo aunque VPC2_SMOKE esté definida: estas pruebas cuentan lotes (las de humo la activan a propósito)."""
-    monkeypatch.delenv("VPC2_SMOKE", raising=False)
-    threads = torch.get_num_threads()
-    core.set_mode("fast")
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    core.set_mode(None)
+# Modo rápido (CPU, sin barras) y un solo hilo: con modelos tan chicos, más hilos compitiendo por 2 núcleos sólo frenan.
+# Sin corrida de humo aunque VPC2_SMOKE esté definida (conftest la quita): estas pruebas cuentan lotes.
+pytestmark = pytest.mark.usefixtures("fast_one_thread")
 
 
 def toy_dls(n=320, n_classes=3, size=8, bs=32, seed=0, shuffle=True, classes=None):
