@@ -309,12 +309,26 @@ def _cifar_recipe(name: str) -> nn.Module:
     return tv
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "googlenet", "resnet18", "resnet50", "efficientnet_b0"])
+@pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet18", "resnet50", "efficientnet_b0"])
 def test_small_input_equals_torchvision_with_the_cifar_stem(name):
     torch.manual_seed(0)
     ours = on_meta(create_model, name, small_input=True)
     out = same_as_torchvision(ours, _cifar_recipe(name), size=32)
     assert out.shape == (2, 1000) and out.std() > 0
+
+
+def test_small_input_vgg_features_equal_torchvision_without_the_first_pool():
+    "VGG: sólo cambia el extractor (sin el primer max-pooling); se compara el extractor para no sortear la cabeza enorme."
+    from torchvision.models.vgg import cfgs, make_layers
+    torch.manual_seed(0)
+    theirs = randomize_batchnorm(make_layers(cfgs["A"], batch_norm=True)).eval()
+    _first_pool_to_identity(theirs)
+    ours = on_meta(vgg, 11, True, small_input=True).features.to_empty(device="cpu")
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert_close(ours.eval()(x), theirs(x))
+        assert theirs(x).shape == (2, 512, 2, 2)   # cuatro poolings: 32 → 2
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "efficientnet_b0"])
