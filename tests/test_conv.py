@@ -107,6 +107,16 @@ def conv_cases():
 CONV_CASES = list(conv_cases())
 
 
+def conv_inputs_and_reference(xs, ws, s, p, d, gen):
+    "Entrada, pesos y sesgo al azar (con gradiente) y la salida de `F.conv2d` (sin sus avisos)."
+    x = torch.randn(xs, generator=gen, requires_grad=True)
+    w = torch.randn(ws, generator=gen, requires_grad=True)
+    b = torch.randn(ws[0], generator=gen, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return x, w, b, F.conv2d(x, w, b, s, p, d)
+
+
 def test_grid_is_large():
     assert len(CONV_CASES) > 150
 
@@ -155,12 +165,7 @@ def test_im2col_matches_F_conv2d_at_each_thread_count(threads):
     gen = torch.Generator().manual_seed(8)
     with num_threads(threads):
         for xs, ws, s, p, d in CONV_CASES[::15]:
-            x = torch.randn(xs, generator=gen, requires_grad=True)
-            w = torch.randn(ws, generator=gen, requires_grad=True)
-            b = torch.randn(ws[0], generator=gen, requires_grad=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ref = F.conv2d(x, w, b, s, p, d)
+            x, w, b, ref = conv_inputs_and_reference(xs, ws, s, p, d, gen)
             out = conv2d_im2col(x, w, b, s, p, d)
             assert_close(out, ref)
             g = torch.randn(ref.shape, generator=gen)
@@ -311,12 +316,7 @@ BACKWARD_CASES = [((2, 3, 9, 8), (4, 3, 3, 3), 1, 0, 1), ((2, 3, 9, 8), (4, 3, 3
 @pytest.mark.parametrize("xs, ws, s, p, d", BACKWARD_CASES)
 def test_conv_backward_matches_autograd(xs, ws, s, p, d):
     gen = torch.Generator().manual_seed(5)
-    x = torch.randn(xs, generator=gen, requires_grad=True)
-    w = torch.randn(ws, generator=gen, requires_grad=True)
-    b = torch.randn(ws[0], generator=gen, requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        y = F.conv2d(x, w, b, s, p, d)
+    x, w, b, y = conv_inputs_and_reference(xs, ws, s, p, d, gen)
     g = torch.randn(y.shape, generator=gen)
     ref = torch.autograd.grad(y, (x, w, b), g)
     manual = conv2d_backward(g, x.detach(), w.detach(), s, p, d)
