@@ -298,12 +298,13 @@ def test_vpc2_weights_load_into_timm():
 
 
 def test_timm_loads_vpc2_weights_from_local_file(tmp_path):
-    "El camino sin red de la política de pesos: timm lee un archivo local con pretrained_cfg_overlay=dict(file=...)."
+    """El camino sin red de la política de pesos: timm lee un archivo local con pretrained_cfg_overlay=dict(file=...).
+    `custom_load=False`: es un .pth de PyTorch; sin eso, timm < 1.0.31 lo lee como el .npz de JAX de los ViT de Google."""
     ours = ViT(img_size=32, patch_size=4, num_classes=5, embed_dim=64, depth=2, num_heads=4, mlp_ratio=2)
     path = tmp_path/"pesos.pth"
     torch.save(ours.state_dict(), path)
     ref = timm.create_model("vit_tiny_patch16_224", pretrained=True, num_classes=10,
-                            pretrained_cfg_overlay=dict(file=str(path)), img_size=32, patch_size=4,
+                            pretrained_cfg_overlay=dict(file=str(path), custom_load=False), img_size=32, patch_size=4,
                             embed_dim=64, depth=2, num_heads=4, mlp_ratio=2)
     source = ours.state_dict()
     for k, v in ref.state_dict().items():
