@@ -542,7 +542,8 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
                    naive_pairs: int = 2, threads: int | Sequence[int] = (1,), seed: int = 0,
                    clock: Callable[[], float] = time.perf_counter) -> list[dict]:
     """Mide `F.conv2d`, `conv2d_im2col`, `conv2d_unfold` y `conv2d_naive` sobre cada forma `((N,C,H,W), (C_out,C,kH,kW))`
-    con cada cantidad de hilos de `threads`, en rondas intercaladas (funciones y cantidades de hilos).
+    con cada cantidad de hilos de `threads`, en rondas intercaladas (funciones y cantidades de hilos). Mide también la
+    GEMM sola (`torch.matmul` sobre la matriz de ventanas ya armada): el piso de cualquier im2col hecho con `torch.matmul`.
 
     Devuelve una fila por (forma, hilos) con milisegundos y cocientes contra `F.conv2d` con esos mismos hilos, y la
     carga de la máquina (1 min) antes y después. Los lazos corren sobre `naive_pairs` pares (imagen, filtro) y se
@@ -556,9 +557,11 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
         load_before = os.getloadavg()[0]
         with torch.no_grad():
             ref = F.conv2d(x, w, b, padding=padding)
+            cols, w_row = F.unfold(x, w_shape[2:], padding=padding), w.reshape(w_shape[0], -1)   # (N, K, L) y (C_out, K)
             fns = {"F.conv2d": lambda: F.conv2d(x, w, b, padding=padding),
                    "im2col": lambda: conv2d_im2col(x, w, b, padding=padding),
-                   "unfold": lambda: conv2d_unfold(x, w, b, padding=padding)}
+                   "unfold": lambda: conv2d_unfold(x, w, b, padding=padding),
+                   "gemm": lambda: torch.matmul(w_row, cols)}
             for n in threads:
                 with num_threads(n):
                     assert_close(conv2d_im2col(x, w, b, padding=padding), ref, rtol=1e-4, atol=1e-4)
@@ -579,18 +582,20 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
                              "ms_conv2d": base*1e3, "ms_im2col": med[(n, "im2col")]*1e3, "ms_unfold": med[(n, "unfold")]*1e3,
                              "ms_lazos": naive_s*1e3, "lazos_extrapolados": n_img*n_filt < total,
                              "lazos_medidos": f"{n_img*n_filt} de {total} pares",
+                             "ms_gemm": med[(n, "gemm")]*1e3, "cociente_gemm": med[(n, "gemm")]/base,
                              "cociente_im2col": med[(n, "im2col")]/base, "cociente_unfold": med[(n, "unfold")]/base,
                              "cociente_lazos": naive_s/base, "carga_antes": load_before, "carga_despues": os.getloadavg()[0]})
     return rows
 
 def format_benchmark(rows: list[dict]) -> str:
     "Tabla de texto de `benchmark_conv`: por forma, una línea por cantidad de hilos con milisegundos y cocientes (÷ F.conv2d)."
-    head = f"{'entrada ⊛ pesos':<32} {'hilos':>5} {'F.conv2d':>9} {'im2col':>16} {'unfold':>16} {'lazos':>24}"
+    head = f"{'entrada ⊛ pesos':<32} {'hilos':>5} {'F.conv2d':>9} {'im2col':>16} {'GEMM sola':>16} {'unfold':>16} {'lazos':>24}"
     lines = [head, "-"*len(head)]
     for r in rows:
         naive = f"{r['ms_lazos']:,.0f} ms ({r['cociente_lazos']:,.0f}×)" + ("*" if r["lazos_extrapolados"] else "")
         lines.append(f"{r['entrada'] + ' ⊛ ' + r['pesos']:<32} {r['hilos']:>5} {r['ms_conv2d']:>6.2f} ms "
-                     f"{r['ms_im2col']:>7.2f} ms {r['cociente_im2col']:>5.2f}× {r['ms_unfold']:>7.2f} ms "
+                     f"{r['ms_im2col']:>7.2f} ms {r['cociente_im2col']:>5.2f}× {r['ms_gemm']:>7.2f} ms {r['cociente_gemm']:>5.2f}× "
+                     f"{r['ms_unfold']:>7.2f} ms "
                      f"{r['cociente_unfold']:>5.2f}× {naive:>24}")
     if any(r["lazos_extrapolados"] for r in rows):
         seen = dict.fromkeys(f"{r['entrada']}: medidos {r['lazos_medidos']}" for r in rows if r["lazos_extrapolados"])
@@ -603,7 +608,8 @@ def format_benchmark(rows: list[dict]) -> str:
 
 def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> list[tuple[str, bool]]:
     """Para cada forma medida con 1 y con más hilos: ¿`conv2d_im2col` queda a ≤ `goal`× de `F.conv2d` con cada cantidad
-    de hilos, y el cociente con más hilos no pasa de `degrade` veces el de un hilo? Devuelve (renglón, cumple)."""
+    de hilos, y el cociente con más hilos no pasa de `degrade` veces el de un hilo? Devuelve (renglón, cumple). Si las filas
+    traen la GEMM sola (`cociente_gemm`), el renglón la agrega como piso: lo que costaría im2col con las ventanas gratis."""
     out = []
     for shape in dict.fromkeys((r["entrada"], r["pesos"]) for r in rows):
         by_n = {r["hilos"]: r["cociente_im2col"] for r in rows if (r["entrada"], r["pesos"]) == shape}
@@ -613,6 +619,8 @@ def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> li
             worst = max(v / by_n[1] for n, v in by_n.items() if n != 1)
             ok = ok and worst <= degrade
             text += f" | más hilos ÷ 1 hilo: {worst:.2f} (≤ {degrade})"
+        floor = {r["hilos"]: r["cociente_gemm"] for r in rows if (r["entrada"], r["pesos"]) == shape and "cociente_gemm" in r}
+        if floor: text += " | piso, la GEMM sola: " + ", ".join(f"{v:.2f}×" for _, v in sorted(floor.items()))
         out.append((f"{shape[0]} ⊛ {shape[1]}: im2col ÷ F.conv2d (≤ {goal}×) {text} → {'cumple' if ok else 'NO cumple'}", ok))
     return out
 
