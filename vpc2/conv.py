@@ -230,20 +230,22 @@ def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return out.view(x.shape[0], weight.shape[0], Ho, Wo)
 
 # %% ../nbs/04_convolucion.ipynb #292cb36a
-IM2COL_BLOCK_BYTES = 4 * 2**20    # con un hilo: bloques de ventanas que caben en la caché
-IM2COL_MAX_BYTES = 512 * 2**20    # con varios hilos o en GPU: un solo bloque hasta este tamaño (si no entra, los necesarios)
+IM2COL_BLOCK_BYTES = 4 * 2**20    # en CPU, por hilo: ventanas que caben en la caché
+IM2COL_MAX_BYTES = 512 * 2**20    # en GPU: un solo bloque hasta este tamaño (si no entra, los necesarios)
 
 _workspace = threading.local()    # matrices de trabajo reutilizadas, una por hilo de Python (y por tipo y dispositivo)
 
-def im2col_block_bytes(device: torch.device | str = "cpu", threads: int | None = None) -> int:
-    """Bytes de ventanas que `conv2d_im2col` copia y multiplica por bloque, según el dispositivo y los hilos.
+def im2col_block_bytes(image_bytes: int, device: torch.device | str = "cpu", threads: int | None = None) -> int:
+    """Bytes de ventanas que `conv2d_im2col` copia y multiplica por bloque, si las ventanas de una imagen ocupan `image_bytes`.
 
-    Con un hilo de CPU, `IM2COL_BLOCK_BYTES` (bloques chicos: se multiplican mientras están en la caché). Con varios
-    hilos o en GPU, `IM2COL_MAX_BYTES`: cada operación de PyTorch con varios hilos termina esperando a todos (una
-    barrera); si otro proceso ocupa un núcleo, cada espera cuesta lo que tarda en volver ese hilo, y con decenas de
-    bloques por llamada son decenas de esperas. `threads=None` usa `torch.get_num_threads()`."""
+    En CPU con un hilo, `IM2COL_BLOCK_BYTES`: bloques que se multiplican mientras están en la caché (de varias imágenes
+    o, si una no entra, de unas filas). Con `T` hilos, imágenes enteras de a `T`: la multiplicación de un bloque de `T`
+    matrices le da una a cada hilo, que la multiplica mientras está en su caché. En GPU, `IM2COL_MAX_BYTES`: un solo
+    bloque. `threads=None` usa `torch.get_num_threads()`."""
     threads = torch.get_num_threads() if threads is None else threads
-    return IM2COL_BLOCK_BYTES if torch.device(device).type == "cpu" and threads == 1 else IM2COL_MAX_BYTES
+    if torch.device(device).type != "cpu": return IM2COL_MAX_BYTES
+    if threads == 1: return IM2COL_BLOCK_BYTES
+    return threads * max(1, IM2COL_BLOCK_BYTES // image_bytes) * image_bytes   # T·k imágenes enteras, k por hilo
 
 def _work_matrix(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
     """Matriz `(rows, cols)` sobre un búfer que se reutiliza entre llamadas. Una matriz grande nueva en cada llamada
@@ -287,7 +289,7 @@ def _conv2d_forward(x, weight, bias, stride, pads, dilation, out_hw, block_bytes
     view = _patch_view(x, (kH, kW), stride, pads, dilation, out_hw)          # (N, C, kH, kW, Ho, Wo), sin copias
     w_row = weight.reshape(C_out, K)                                         # W_row de la clase
     out = x.new_empty(N, C_out, Ho, Wo)
-    budget = im2col_block_bytes(x.device) if block_bytes is None else block_bytes
+    budget = im2col_block_bytes(K*L*x.element_size(), x.device) if block_bytes is None else block_bytes
     rows = max(1, budget // (K*Wo*x.element_size()))                        # filas de salida cuyas ventanas entran
     if rows >= Ho:                                                           # bloques de una o más imágenes enteras
         imgs = min(N, rows // Ho)
@@ -316,7 +318,7 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """Convolución 2D por im2col: una vista de ventanas sin copias y multiplicaciones de matrices por bloques.
 
     Misma firma y resultado que `F.conv2d` (sin `groups`); `padding` acepta `'valid'` y `'same'`. El tamaño de los
-    bloques lo elige `im2col_block_bytes` (chicos con un hilo, uno solo con varios). Las ventanas se copian a una
+    bloques lo elige `im2col_block_bytes` (lo que cabe en la caché de cada hilo). Las ventanas se copian a una
     matriz de trabajo que queda reservada para la próxima llamada (`free_im2col_workspace` la libera). La salida
     queda en el formato habitual `(N, C_out, H_out, W_out)` contiguo. Si alguna entrada pide gradiente, pasa por `Conv2dIm2col`, cuyo *backward* está escrito a mano (`conv2d_backward`)."""
     stride_, pads, dilation_, out_hw = _check_conv2d(x, weight, bias, stride, padding, dilation, "conv2d_im2col")
