@@ -456,7 +456,7 @@ def test_benchmark_conv_small_shapes():
     r = rows[0]
     assert r["entrada"] == "2×3×8×8" and r["lazos_extrapolados"] and r["lazos_medidos"] == "3 de 8 pares"
     assert r["cociente_im2col"] == pytest.approx(r["ms_im2col"] / r["ms_conv2d"])
-    assert r["cociente_gemm"] == pytest.approx(r["ms_gemm"] / r["ms_conv2d"]) and r["ms_gemm"] > 0
+    assert r["cociente_gemm"] > 0 and r["ms_gemm"] > 0          # contra el F.conv2d de sus propias rondas
     assert r["carga_antes"] >= 0 and r["carga_despues"] >= 0
     text = format_benchmark(rows)
     assert "extrapolados" in text and "2×3×8×8 ⊛ 4×3×3×3" in text and "Carga de la máquina" in text and "GEMM sola" in text
