@@ -460,7 +460,7 @@ def test_benchmark_conv_small_shapes():
     assert r["carga_antes"] >= 0 and r["carga_despues"] >= 0
     text = format_benchmark(rows)
     assert "extrapolados" in text and "2×3×8×8 ⊛ 4×3×3×3" in text and "Carga de la máquina" in text and "GEMM sola" in text
-    assert "piso, la GEMM sola" in im2col_goal(rows)[0][0]
+    assert "la GEMM sola:" in im2col_goal(rows)[0][0]
     full = benchmark_conv([((1, 1, 6, 6), (2, 1, 3, 3))], repeats=1, naive_pairs=10, threads=1)
     assert not full[0]["lazos_extrapolados"] and full[0]["lazos_medidos"] == "2 de 2 pares"
     with pytest.raises(ValueError, match="threads"):

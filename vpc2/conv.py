@@ -545,7 +545,8 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
                    clock: Callable[[], float] = time.perf_counter) -> list[dict]:
     """Mide `F.conv2d`, `conv2d_im2col`, `conv2d_unfold` y `conv2d_naive` sobre cada forma `((N,C,H,W), (C_out,C,kH,kW))`
     con cada cantidad de hilos de `threads`, en rondas intercaladas (funciones y cantidades de hilos). Mide también la
-    GEMM sola (`torch.matmul` sobre la matriz de ventanas ya armada): el piso de cualquier im2col hecho con `torch.matmul`.
+    GEMM sola (`torch.matmul` sobre la matriz de ventanas ya armada): lo que costaría im2col si armar las ventanas fuera
+    gratis y se multiplicara todo el lote de una vez.
     Esa matriz entera no cabe en la caché: la GEMM sola se mide en rondas aparte (contra `F.conv2d`), para que no vacíe
     la caché de las demás.
 
@@ -614,7 +615,7 @@ def format_benchmark(rows: list[dict]) -> str:
 def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> list[tuple[str, bool]]:
     """Para cada forma medida con 1 y con más hilos: ¿`conv2d_im2col` queda a ≤ `goal`× de `F.conv2d` con cada cantidad
     de hilos, y el cociente con más hilos no pasa de `degrade` veces el de un hilo? Devuelve (renglón, cumple). Si las filas
-    traen la GEMM sola (`cociente_gemm`), el renglón la agrega como piso: lo que costaría im2col con las ventanas gratis."""
+    traen la GEMM sola (`cociente_gemm`), el renglón la agrega como referencia."""
     out = []
     for shape in dict.fromkeys((r["entrada"], r["pesos"]) for r in rows):
         by_n = {r["hilos"]: r["cociente_im2col"] for r in rows if (r["entrada"], r["pesos"]) == shape}
@@ -625,7 +626,7 @@ def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> li
             ok = ok and worst <= degrade
             text += f" | más hilos ÷ 1 hilo: {worst:.2f} (≤ {degrade})"
         floor = {r["hilos"]: r["cociente_gemm"] for r in rows if (r["entrada"], r["pesos"]) == shape and "cociente_gemm" in r}
-        if floor: text += " | piso, la GEMM sola: " + ", ".join(f"{v:.2f}×" for _, v in sorted(floor.items()))
+        if floor: text += " | la GEMM sola: " + ", ".join(f"{v:.2f}×" for _, v in sorted(floor.items()))
         out.append((f"{shape[0]} ⊛ {shape[1]}: im2col ÷ F.conv2d (≤ {goal}×) {text} → {'cumple' if ok else 'NO cumple'}", ok))
     return out
 
