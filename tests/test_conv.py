@@ -161,6 +161,9 @@ def test_block_size_depends_on_threads_and_device():
     assert im2col_block_bytes(big, "cpu", 2) == 2 * big and im2col_block_bytes(big, "cpu", 3) == 3 * big
     with num_threads(2): assert im2col_block_bytes(big) == 2 * big
     with num_threads(1): assert im2col_block_bytes(big) == IM2COL_BLOCK_BYTES
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="image_bytes debe ser un entero positivo"):
+            im2col_block_bytes(bad)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

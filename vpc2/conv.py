@@ -242,6 +242,9 @@ def im2col_block_bytes(image_bytes: int, device: torch.device | str = "cpu", thr
     o, si una no entra, de unas filas). Con `T` hilos, imágenes enteras de a `T`: la multiplicación de un bloque de `T`
     matrices le da una a cada hilo, que la multiplica mientras está en su caché. En GPU, `IM2COL_MAX_BYTES`: un solo
     bloque. `threads=None` usa `torch.get_num_threads()`."""
+    if isinstance(image_bytes, bool) or not isinstance(image_bytes, int) or image_bytes < 1:
+        raise ValueError(f"image_bytes debe ser un entero positivo (los bytes de las ventanas de una imagen, "
+                         f"C·kH·kW·H_out·W_out·bytes por número) y recibió {image_bytes!r}.")
     threads = torch.get_num_threads() if threads is None else threads
     if torch.device(device).type != "cpu": return IM2COL_MAX_BYTES
     if threads == 1: return IM2COL_BLOCK_BYTES
