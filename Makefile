@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vpc2-instalado
 N_WORKERS ?= 2
 
-.PHONY: setup lab test test-min check-clean check-export pytest nbtest nbtest-full docs-proc bench docs outputs clean-docs
+.PHONY: setup lab test test-min check-clean check-export check-alumnos alumnos pytest nbtest nbtest-full nbtest-alumnos docs-proc bench docs outputs clean-docs
 
 ## setup: crea .venv e instala vpc2 con sus extras de desarrollo (rápido si ya está hecho)
 setup: $(STAMP)
@@ -25,12 +25,13 @@ lab: setup
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 ## test: la verificación completa (DESIGN §6)
-test: setup check-clean check-export pytest nbtest nbtest-full docs-proc
+test: setup check-clean check-export check-alumnos pytest nbtest nbtest-alumnos docs-proc
 	@echo "make test: todo en orden."
 
 # Huella de un conjunto de archivos, para ver si un comando los cambió.
 nb_hash = find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha1sum
 lib_hash = find vpc2 -name '*.py' | sort | xargs sha1sum
+alumnos_hash = find alumnos -name '*.ipynb' 2>/dev/null | sort | xargs -r sha1sum
 
 ## test-min: las pruebas de la biblioteca con las versiones mínimas que declara pyproject.toml de las dependencias
 ## de Python puro (tools/min_constraints.py; torch y las compiladas, como las resuelva pip), en .venv-min
@@ -55,6 +56,17 @@ check-export: setup
 	  echo "ERROR: vpc2/ no estaba sincronizado con los cuadernos. nbdev-export acaba de regenerarlo: revisá 'git diff vpc2' y confirmá el cambio."; exit 1; \
 	else echo "nbdev-export: vpc2/ sincronizado con los cuadernos."; fi
 
+## alumnos: escribe la edición para estudiantes en alumnos/ (sin soluciones ni celdas internas; la que abre Colab)
+alumnos: setup
+	$(BIN)/python -c "from vpc2.ejercicios import write_student_edition; write_student_edition('nbs', 'alumnos')"
+
+check-alumnos: setup
+	@before=$$($(alumnos_hash)); $(BIN)/python -c "from vpc2.ejercicios import write_student_edition; write_student_edition('nbs', 'alumnos')"; \
+	after=$$($(alumnos_hash)); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "ERROR: alumnos/ no estaba al día con los cuadernos. Acabo de regenerarla: revisá 'git status alumnos' y confirmá el cambio."; exit 1; \
+	else echo "alumnos/: la edición para estudiantes está al día."; fi
+
 pytest: setup
 	$(BIN)/python -m pytest -q tests
 
@@ -69,6 +81,11 @@ nbtest-full: setup
 	@start=$$(date +%s); VPC2_MODE=full VPC2_SMOKE=1 VPC2_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
 	$(BIN)/nbdev-test --n-workers $(N_WORKERS) --timing && \
 	echo "nbdev-test (modo completo, humo): $$(( $$(date +%s) - start )) s en total"
+
+## nbtest-alumnos: la edición para estudiantes como la abre un estudiante: desde la wheel, sin extras ni red, cada cuaderno
+## solo en una carpeta vacía, en modo completo con corrida de humo; cada ejercicio debe quedar "pendiente"
+nbtest-alumnos: setup
+	@N_WORKERS=$(N_WORKERS) $(BIN)/python tools/run_alumnos.py
 
 ## docs-proc: el paso de procesamiento de nbdev previo a Quarto (sin Quarto)
 docs-proc: setup

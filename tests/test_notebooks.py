@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NBS = sorted((ROOT/"nbs").glob("[0-9][0-9]_*.ipynb"))
+NBS = sorted((ROOT/"nbs").glob("[0-9][0-9]*_*.ipynb"))
 REPO_URL = tomllib.loads((ROOT/"pyproject.toml").read_text())["project"]["urls"]["Repository"].rstrip("/")
 GITHUB_PATH = REPO_URL.removeprefix("https://github.com/")
 
@@ -26,7 +26,8 @@ def test_there_are_class_notebooks():
 
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
 def test_colab_badge_points_to_this_notebook(nb):
-    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/main/nbs/{nb.name}"
+    "La insignia abre la edición para estudiantes (alumnos/), no la fuente con soluciones y pruebas."
+    badge = f"https://colab.research.google.com/github/{GITHUB_PATH}/blob/main/alumnos/{nb.name}"
     md = "\n".join(source(c) for c in cells(nb) if c["cell_type"] == "markdown")
     assert badge in md, f"{nb.name}: falta la insignia 'Abrir en Colab' con {badge}"
 
@@ -37,7 +38,8 @@ def test_install_cell_uses_repository_url(nb):
     install = [s for s in code if "%pip install" in s]
     assert len(install) == 1, f"{nb.name}: debe haber exactamente una celda de instalación"
     cell = install[0]
-    assert f'"vpc2 @ git+{REPO_URL}"' in cell, f"{nb.name}: la celda de instalación debe usar {REPO_URL} (de pyproject.toml)"
+    assert re.search(rf'"vpc2(\[[\w,-]+\])? @ git\+{re.escape(REPO_URL)}"', cell), \
+        f"{nb.name}: la celda de instalación debe usar {REPO_URL} (de pyproject.toml), con los extras que el cuaderno necesite"
     assert "IN_TEST" in cell and "google.colab" in cell and "KAGGLE_KERNEL_RUN_TYPE" in cell
     first_vpc2_import = next(i for i, s in enumerate(code) if re.search(r"^\s*(from|import) vpc2", s, re.M) or "#| default_exp" in s)
     assert code.index(cell) <= first_vpc2_import + 1, f"{nb.name}: la instalación debe ir antes de importar vpc2"
