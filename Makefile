@@ -24,7 +24,7 @@ LAB_FLAGS := --notebook-dir=nbs --LabApp.app_settings_dir=$(CURDIR)/tools/jupyte
 lab: setup
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
-## test: la verificación completa (DESIGN §6)
+## test: la verificación completa (la misma que corre la integración continua)
 test: setup check-clean check-export check-alumnos pytest nbtest nbtest-alumnos docs-proc
 	@echo "make test: todo en orden."
 
