@@ -484,7 +484,8 @@ def test_progress_bar_writes_spanish_summary():
     learn = make_learner(cbs=[ProgressBar(bars=True, file=out)])
     learn.fit(2, 1e-2)
     text = out.getvalue()
-    assert "época 1/2 · pérdida entr." in text and "época 2/2" in text and "accuracy" in text
+    assert "época 1/2 · pérdida entr." in text and "época 2/2" in text and "exactitud" in text
+    assert "accuracy" not in text                 # la clave del historial sigue siendo 'accuracy'; se imprime en castellano
     assert "Entrenando" in text and "Épocas" in text
 
 
@@ -646,3 +647,41 @@ def test_model_with_dict_output_trains_without_metrics():
     learn.fit(1, 1e-2)
     assert list(learn.history) == ["epoch", "train_loss", "valid_loss", "lr"]
     assert math.isfinite(learn.history["valid_loss"][0])
+
+
+def test_lr_find_keeps_raw_losses():
+    "lr_find guarda también la pérdida de cada lote sin suavizar, una por tasa probada."
+    res = make_learner().lr_find(num_it=20, show_plot=False)
+    assert res.raw_losses is not None and len(res.raw_losses) == len(res.lrs) == len(res.losses)
+    assert res.losses[0] == pytest.approx(res.raw_losses[0])   # con la corrección de sesgo, el primero coincide
+
+
+@pytest.mark.parametrize("label, wrong", [
+    ("3.1", lambda e, lr0, s, g: lr0 * g ** ((e + 1) // s)),          # scheduler.step() antes: corrido una época
+    ("3.1", lambda e, lr0, s, g: lr0 * g ** (e / s)),                 # sin redondear hacia abajo
+    ("3.2", lambda losses, beta=0.98: [float(np.mean(losses[:i + 1])) for i in range(len(losses))]),   # promedio simple
+    ("3.2", lambda losses, beta=0.98: _ema_without_bias_correction(losses, beta)),                       # sin corrección
+    ("3.2", lambda losses, beta=0.98: _ema_without_bias_correction(losses, beta)[:-1]),                  # un elemento menos
+    ("3.3", lambda grads, c: [g * min(1.0, c / g.norm().item()) for g in grads]),   # norma de cada tensor por separado
+    ("3.3", lambda grads, c: [g * c / torch.sqrt(sum((x ** 2).sum() for x in grads)) for g in grads]),   # escala siempre
+])
+def test_exercises_reject_wrong_answers(label, wrong):
+    import vpc2.train  # noqa: F401  (registra los ejercicios 3.x)
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message
+
+
+def _ema_without_bias_correction(losses, beta):
+    avg, out = 0.0, []
+    for loss in losses:
+        avg = beta * avg + (1 - beta) * loss
+        out.append(avg)
+    return out
+
+
+def test_exercises_accept_reference_solutions():
+    from vpc2.ejercicios import run_exercise
+    from vpc2.train import _clip_reference, _smooth_reference, _step_lr_reference
+    for label, fn in (("3.1", _step_lr_reference), ("3.2", _smooth_reference), ("3.3", _clip_reference)):
+        assert run_exercise(label, fn).passed

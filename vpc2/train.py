@@ -504,6 +504,8 @@ def load_checkpoint(path, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 # %% ../nbs/03_entrenamiento.ipynb #02ffb671
+_SHOWN_AS = {"accuracy": "exactitud"}   # cómo se imprime una columna del historial (la clave sigue siendo 'accuracy')
+
 class ProgressBar(Callback):
     "Barras de `tqdm` para épocas y lotes y una línea de resumen por época; en modo rápido, sólo los resúmenes. Con varios procesos, sólo el principal."
     order = -20
@@ -564,7 +566,7 @@ class ProgressBar(Callback):
         h, learn = self.learn.history, self.learn
         parts = [f"época {learn.epoch + 1}/{learn.n_epochs}", f"pérdida entr. {h['train_loss'][-1]:.4f}",
                  f"valid. {h['valid_loss'][-1]:.4f}"]
-        parts += [f"{k} {h[k][-1]:.4f}" for k in h if k not in _RESERVED]
+        parts += [f"{_SHOWN_AS.get(k, k)} {h[k][-1]:.4f}" for k in h if k not in _RESERVED]
         parts.append(f"{time.perf_counter() - self.start:.1f} s")
         return " · ".join(parts)
 
@@ -622,12 +624,13 @@ class CosineSchedule(SchedulerCallback):
 # %% ../nbs/03_entrenamiento.ipynb #ee2c8ed5
 @dataclass
 class LRFindResult:
-    "Resultado de `lr_find`: tasas probadas y pérdidas suavizadas; las sugerencias ignoran los extremos de la curva."
+    "Resultado de `lr_find`: tasas probadas, pérdidas suavizadas (y las de cada lote); las sugerencias ignoran los extremos."
     lrs: list[float]
     losses: list[float]
     skip_start: int = 10   # al comienzo el promedio móvil promedia pocos lotes: es ruidoso
     skip_end: int = 5      # al final la pérdida ya está divergiendo
     num_it: int | None = None   # pasos planeados del barrido (el de `lr_find`; en humo, menos)
+    raw_losses: list[float] | None = None   # la pérdida de cada lote, sin suavizar
 
     def trimmed(self) -> tuple[np.ndarray, np.ndarray]:
         "Tasas y pérdidas sin los primeros `skip_start` ni los últimos `skip_end` puntos (a lo sumo un cuarto en cada punta)."
@@ -651,10 +654,17 @@ class LRFindResult:
         return float(lrs[np.argmin(slopes)])
 
     def plot(self, ax=None):
-        "Pérdida en función de la tasa (escala logarítmica) con las dos sugerencias."
+        "Pérdida (de cada lote y suavizada) en función de la tasa, en escala logarítmica, con las dos sugerencias."
         ax = ax or plt.subplots(figsize=(5, 3))[1]
-        ax.plot(*self.trimmed())
-        ax.set_xscale("log"); ax.set_xlabel("tasa de aprendizaje (escala log)"); ax.set_ylabel("pérdida suavizada")
+        if self.raw_losses is not None:
+            ax.plot(self.lrs, self.raw_losses, color="0.7", lw=0.8, label="pérdida de cada lote")
+        ax.plot(self.lrs, self.losses, color="C0", label="suavizada")
+        top = min(max(self.losses), 2 * max(self.losses[0], min(self.losses)))   # la divergencia, cortada arriba
+        kept = self.trimmed()[0]
+        for lo, hi in ((self.lrs[0], kept[0]), (kept[-1], self.lrs[-1])):   # lo que las sugerencias no miran
+            ax.axvspan(lo, hi, color="0.92", zorder=0)
+        ax.set_ylim(min(min(self.losses), min(self.raw_losses or self.losses)) * 0.95, top + 0.1 * abs(top))
+        ax.set_xscale("log"); ax.set_xlabel("tasa de aprendizaje (escala log)"); ax.set_ylabel("pérdida")
         for lr, label, color in ((self.lr_steep, "pendiente máxima", "C1"), (self.lr_min, "mínimo / 10", "C2")):
             ax.axvline(lr, ls="--", color=color, label=f"{label}: {lr:.1e}")
         ax.legend(fontsize=8)
@@ -673,7 +683,7 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
     state = copy.deepcopy(learn.model.state_dict())     # pesos y buffers (BatchNorm) originales
     was_training = learn.model.training
     opt = learn.make_optimizer(start_lr)
-    batches, lrs, losses, avg, best = _forever(learn.train_dl), [], [], 0.0, math.inf
+    batches, lrs, losses, raw, avg, best = _forever(learn.train_dl), [], [], [], 0.0, math.inf
     learn.model.train()
     try:
         for i in range(num_it):
@@ -689,13 +699,13 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             if not math.isfinite(value): break
             avg = beta * avg + (1 - beta) * value
             smooth = avg / (1 - beta ** (i + 1))
-            lrs.append(lr); losses.append(smooth); best = min(best, smooth)
+            lrs.append(lr); losses.append(smooth); raw.append(value); best = min(best, smooth)
             if stop_div and smooth > 4 * best: break
     finally:
         learn.model.load_state_dict(state)
         learn.model.train(was_training)
     if len(lrs) < 3: raise RuntimeError("La pérdida divergió enseguida: probá un start_lr más chico.")
-    result = LRFindResult(lrs, losses, num_it=num_it)
+    result = LRFindResult(lrs, losses, num_it=num_it, raw_losses=raw)
     if show_plot: result.plot()
     return result
 
@@ -872,3 +882,54 @@ class ChannelsLast(Callback):
         xb = self.learn.xb
         if self.active and torch.is_tensor(xb) and xb.ndim == 4:
             self.learn.xb = xb.contiguous(memory_format=torch.channels_last)
+
+# %% ../nbs/03_entrenamiento.ipynb #7441eb4a
+from .ejercicios import Case, register_exercise
+
+def _step_lr_reference(epoch, lr0, step_size, gamma):
+    "La tasa de la época `epoch` según StepLR de PyTorch, avanzado a mano después de cada época."
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size, gamma)
+    for _ in range(epoch):
+        opt.step(); sched.step()
+    return opt.param_groups[0]["lr"]
+
+@register_exercise("3.1", reference=_step_lr_reference, rtol=1e-9,
+                   hint="la tasa cambia cada `step_size` épocas: contá cuántos escalones completos pasaron con //.")
+def _cases_3_1():
+    return [Case("primera época", args=(0, 0.1, 2, 0.1)), Case("todavía el primer escalón", args=(1, 0.1, 2, 0.1)),
+            Case("segundo escalón", args=(2, 0.1, 2, 0.1)), Case("gamma 0,5", args=(5, 0.01, 2, 0.5)),
+            Case("step_size 3", args=(7, 1e-3, 3, 0.3)), Case("un escalón por época", args=(4, 0.2, 1, 0.5))]
+
+def _smooth_reference(losses, beta=0.98):
+    "Las pérdidas suavizadas de lr_find (promedio móvil exponencial con corrección de sesgo)."
+    avg, out = 0.0, []
+    for i, loss in enumerate(losses):
+        avg = beta * avg + (1 - beta) * loss
+        out.append(avg / (1 - beta ** (i + 1)))
+    return out
+
+@register_exercise("3.2", reference=_smooth_reference, rtol=1e-9, atol=1e-12,
+                   hint="empezá con m = 0 y dividí cada m_i por 1 − beta**(i+1), con i desde 0.")
+def _cases_3_2():
+    g = np.random.default_rng(0)
+    return [Case("constante: la corrección la deja igual", args=([1.0, 1.0, 1.0], 0.9)),
+            Case("dos valores a mano", args=([2.0, 0.0], 0.5)), Case("un solo valor", args=([3.0],)),
+            Case("veinte pérdidas al azar, beta 0,98", args=(list(g.uniform(1, 3, 20)), 0.98))]
+
+def _clip_reference(grads, max_norm):
+    "Los gradientes después de `torch.nn.utils.clip_grad_norm_` (norma 2 conjunta)."
+    params = [nn.Parameter(torch.zeros_like(gr)) for gr in grads]
+    for p, gr in zip(params, grads): p.grad = gr.clone()
+    nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad for p in params]
+
+@register_exercise("3.3", reference=_clip_reference,
+                   hint="la norma es la de todos los gradientes juntos: la raíz de la suma de los cuadrados de todos los "
+                        "elementos; si ya es menor que max_norm, no se tocan.")
+def _cases_3_3():
+    g = torch.Generator().manual_seed(0)
+    two = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    return [Case("dos tensores, norma mayor que el máximo", args=(two, 1.0)),
+            Case("norma menor que el máximo: no cambian", args=(two, 100.0)),
+            Case("un solo tensor", args=([torch.randn(2, 2, generator=g) * 10], 0.5))]
