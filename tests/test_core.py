@@ -175,3 +175,30 @@ def test_environment_keys_are_spanish():
     env = core.environment()
     assert {"modo", "dispositivo", "red", "caché", "python", "torch", "cuda"} <= set(env)
     assert not {"mode", "device", "network", "cache"} & set(env)
+
+
+@pytest.mark.parametrize("label, wrong", [
+    ("0.1", lambda n, seed: list(range(n))),                                                    # sin mezclar
+    ("0.1", lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()),   # otra semilla
+    ("0.2", lambda n, nv, nt, seed=0: {"train": list(range(n - nv - nt)), "valid": list(range(n - nv - nt, n - nt)),
+                                      "test": list(range(n - nt, n))}),                       # sin mezclar
+    ("0.2", lambda n, nv, nt, seed=0: {"train": list(range(n)), "valid": list(range(nv)), "test": list(range(nt))}),   # solapados
+    ("0.3", lambda model, trainable_only=True: sum(p.numel() for p in model.parameters())),    # cuenta los congelados
+    ("0.3", lambda model, trainable_only=True: len(list(model.parameters()))),                  # tensores, no números
+])
+def test_exercises_reject_wrong_answers(label, wrong):
+    import vpc2.core  # noqa: F401  (registra los ejercicios 0.x)
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message
+
+
+def test_exercises_accept_reference_solutions():
+    from vpc2.ejercicios import run_exercise
+    n_params = lambda model, trainable_only=True: sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    perm = lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    def split(n, nv, nt, seed=0):
+        p = perm(n, seed)
+        return {"test": p[:nt], "valid": p[nt:nt + nv], "train": p[nt + nv:]}
+    for label, fn in (("0.1", perm), ("0.2", split), ("0.3", n_params)):
+        assert run_exercise(label, fn).passed, label
