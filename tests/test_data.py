@@ -340,3 +340,26 @@ def test_digits_split_and_values():
     assert len(train) + len(valid) == 1797 and not set(train.indices) & set(valid.indices)
     img, label = valid[3]
     assert img.dtype == np.uint8 and img.max() <= 255 and 0 <= label <= 9
+
+
+@pytest.mark.parametrize("label, wrong", [
+    ("1.1", lambda img: torch.from_numpy(img).float() / 255),                        # sin pasar a (C, H, W)
+    ("1.1", lambda img: torch.from_numpy(img).permute(2, 0, 1).float()),             # sin dividir por 255
+    ("1.2", lambda tr, va: float(np.mean(np.asarray(va) == np.argmax(np.bincount(np.asarray(va)))))),   # mayoritaria de validación
+    ("1.2", lambda tr, va: 1 / len(set(tr))),                                          # el azar
+    ("1.3", lambda m: [int(v) for v in __import__("torchvision").ops.masks_to_boxes(torch.as_tensor(m)[None].bool())[0]]),   # borde adentro
+    ("1.3", lambda m: [int(torch.nonzero(m)[:, 0].min()), int(torch.nonzero(m)[:, 1].min()),
+                       int(torch.nonzero(m)[:, 0].max()) + 1, int(torch.nonzero(m)[:, 1].max()) + 1]),              # x e y cambiados
+])
+def test_exercises_reject_wrong_answers(label, wrong):
+    import vpc2.data  # noqa: F401  (registra los ejercicios 1.x)
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message
+
+
+def test_exercises_accept_reference_solutions():
+    from vpc2.data import _box_reference, _majority_reference, _to_tensor_reference
+    from vpc2.ejercicios import run_exercise
+    for label, fn in (("1.1", _to_tensor_reference), ("1.2", _majority_reference), ("1.3", _box_reference)):
+        assert run_exercise(label, fn).passed, label

@@ -891,3 +891,48 @@ class Digits(Dataset):
         if self.transform is not None: img = self.transform(img)
         if self.target_transform is not None: target = self.target_transform(target)
         return img, target
+
+# %% ../nbs/01_datos.ipynb #db0c5e09
+from .ejercicios import Case, register_exercise
+
+def _to_tensor_reference(img):
+    "Lo que da ToTensor de torchvision: (C, H, W) float32 en [0, 1]."
+    from torchvision.transforms import ToTensor
+    return ToTensor()(img)
+
+@register_exercise("1.1", reference=_to_tensor_reference,
+                   hint="torch.from_numpy(img), después permute(2, 0, 1) para pasar de (H, W, C) a (C, H, W), y dividí por 255 en float32.")
+def _cases_1_1():
+    rng = np.random.default_rng(0)
+    return [Case("2×3 RGB", args=(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8),)),
+            Case("no cuadrada, 5×7", args=(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8),)),
+            Case("una imagen de Figuras", args=(Figuras(1, size=16, seed=3)[0][0],))]
+
+def _majority_reference(train_labels, valid_labels):
+    "Exactitud en validación de responder siempre la clase más frecuente de entrenamiento (la menor, si empatan)."
+    counts = np.bincount(np.asarray(train_labels))
+    return float(np.mean(np.asarray(valid_labels) == int(np.argmax(counts))))
+
+@register_exercise("1.2", reference=_majority_reference,
+                   hint="la clase mayoritaria sale de las etiquetas de ENTRENAMIENTO (np.bincount y argmax); la exactitud, de las de validación.")
+def _cases_1_2():
+    rng = np.random.default_rng(0)
+    return [Case("a mano", args=([0, 1, 1, 2], [1, 1, 0, 2, 2])),
+            Case("la mayoritaria de validación es otra", args=([2, 2, 2, 0], [0, 0, 0, 2])),
+            Case("empate: la de índice menor", args=([0, 1], [1, 1, 0])),
+            Case("desbalanceadas al azar", args=(rng.choice(3, 200, p=[0.6, 0.3, 0.1]).tolist(), rng.integers(0, 3, 50).tolist()))]
+
+def _box_reference(mask):
+    "Caja [x1, y1, x2, y2) de la máscara, con el borde derecho e inferior afuera (la convención de Figuras)."
+    from torchvision.ops import masks_to_boxes
+    return [int(v) for v in (masks_to_boxes(torch.as_tensor(mask)[None].bool())[0] + torch.tensor([0., 0., 1., 1.]))]
+
+@register_exercise("1.3", reference=_box_reference,
+                   hint="buscá las columnas y las filas con algún píxel encendido (torch.nonzero o .any(0) / .any(1)); x va en "
+                        "las columnas. El extremo derecho es la última columna + 1.")
+def _cases_1_3():
+    m = torch.zeros(6, 8, dtype=torch.bool); m[1:4, 2:7] = True
+    one = torch.zeros(5, 5, dtype=torch.bool); one[4, 0] = True
+    _, t = Figuras(1, size=32, task="segmentation", seed=2, n_figures=1)[0]
+    return [Case("rectángulo", args=(m,)), Case("un solo píxel en una esquina", args=(one,)),
+            Case("una figura de Figuras", args=(t["masks"][0].bool(),))]
