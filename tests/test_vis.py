@@ -255,3 +255,31 @@ def test_one_name_per_thing():
     import vpc2.vis as vis
     assert not hasattr(vis, "confusion_matrix") and not hasattr(vis, "to_tensor_image")
     assert vis.image_to_tensor is image_to_tensor
+
+
+@pytest.mark.parametrize("label, wrong", [
+    ("2.1", lambda x, mean, std: (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)),   # normaliza otra vez
+    ("2.1", lambda x, mean, std: x * torch.tensor(std).view(-1, 1, 1)),                                          # sin la media
+    ("2.2", lambda yt, yp, n: _confusion_transposed(yt, yp, n)),                                                 # filas = predicha
+    ("2.2", lambda yt, yp, n: _confusion_transposed(yt, yp, n).astype(float) / max(len(yt), 1)),                # normalizada
+    ("2.3", lambda img: img.mean(0, keepdim=True)),                                                               # promedio simple
+    ("2.3", lambda img: (img * torch.tensor([0.2989, 0.587, 0.114]).view(3, 1, 1)).sum(0)),                    # sin el canal
+])
+def test_exercises_reject_wrong_answers(label, wrong):
+    import vpc2.vis  # noqa: F401  (registra los ejercicios 2.x)
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message
+
+
+def _confusion_transposed(y_true, y_pred, n):
+    cm = np.zeros((n, n), dtype=np.int64)
+    for t, p in zip(y_true, y_pred): cm[p, t] += 1
+    return cm
+
+
+def test_exercises_accept_reference_solutions():
+    from vpc2.ejercicios import run_exercise
+    from vpc2.vis import _confusion_reference, _gray_reference, denormalize
+    for label, fn in (("2.1", denormalize), ("2.2", _confusion_reference), ("2.3", _gray_reference)):
+        assert run_exercise(label, fn).passed, label

@@ -22,9 +22,9 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 from .data import image_to_tensor
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_numpy_image', 'to_pil', 'denormalize', 'show_image', 'show_grid', 'plot_channels',
-           'draw_boxes', 'overlay_mask', 'plot_curves', 'confusion_matrix_tensor', 'plot_confusion_matrix',
-           'plot_feature_maps']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_numpy_image', 'to_pil', 'denormalize', 'show_image', 'show_grid', 'channel_cmap',
+           'plot_channels', 'draw_boxes', 'overlay_mask', 'plot_curves', 'confusion_matrix_tensor',
+           'plot_confusion_matrix', 'plot_feature_maps']
 
 # %% ../nbs/02_visualizacion.ipynb #1a4a94ef
 def to_numpy_image(x, dtype=np.uint8) -> np.ndarray:
@@ -76,7 +76,7 @@ def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Seq
 
 # %% ../nbs/02_visualizacion.ipynb #c4c67795
 def _warn_out_of_range(x: torch.Tensor, tol: float = 0.02) -> None:
-    "Avisa (una vez por sesión) si una imagen float se sale de [0,1]: al dibujarla se recorta y se ve mal."
+    "Avisa si una imagen float se sale de [0,1] (el aviso dice su rango): al dibujarla se recorta y se ve mal."
     lo, hi = x.min().item(), x.max().item()
     if lo < -tol or hi > 1 + tol:
         warnings.warn(f"La imagen tiene valores en [{lo:.2f}, {hi:.2f}], fuera de [0, 1], y se recortan al dibujarla. "
@@ -135,12 +135,20 @@ def show_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, figsi
     return fig
 
 # %% ../nbs/02_visualizacion.ipynb #5f8e8d73
-def plot_channels(img, names: Sequence[str] = ("rojo", "verde", "azul"), cmaps: Sequence[str] = ("Reds", "Greens", "Blues"),
+def channel_cmap(name):
+    "Mapa de colores de un canal: `'negro_rojo'`, `'negro_verde'`, `'negro_azul'` (de negro = 0 al color puro = 255) o cualquier nombre de matplotlib."
+    from matplotlib.colors import LinearSegmentedColormap
+    pure = {"negro_rojo": "red", "negro_verde": "lime", "negro_azul": "blue"}
+    return LinearSegmentedColormap.from_list(name, ["black", pure[name]]) if name in pure else name
+
+def plot_channels(img, names: Sequence[str] = ("rojo", "verde", "azul"),
+                  cmaps: Sequence[str] = ("negro_rojo", "negro_verde", "negro_azul"),
                   show_original: bool = True, size: float = 2.5):
     """Dibuja cada canal de una imagen de 3 canales con su mapa de colores; devuelve la `Figure`.
 
     Con `show_original` el primer panel es la imagen completa. Para una imagen BGR de OpenCV pasá
-    `names=("azul", "verde", "rojo")` y `cmaps=("Blues", "Greens", "Reds")`."""
+    `names=("azul", "verde", "rojo")` y `cmaps=("negro_azul", "negro_verde", "negro_rojo")`. Cada canal va de negro (0) a su color
+    puro (255), como se mezcla la luz: más color, más luz de ese color."""
     if len(names) != 3 or len(cmaps) != 3:
         raise ValueError("plot_channels necesita exactamente 3 nombres y 3 mapas de colores (uno por canal).")
     x = image_to_tensor(img, channels=3)
@@ -150,7 +158,7 @@ def plot_channels(img, names: Sequence[str] = ("rojo", "verde", "azul"), cmaps: 
     fig, axes = plt.subplots(1, n, figsize=(size * n, size))
     if show_original: show_image(chans, ax=axes[0], title="imagen")
     for ax, k in zip(axes[n - 3:], range(3)):
-        ax.imshow(chans[..., k], cmap=cmaps[k], vmin=0, vmax=255)
+        ax.imshow(chans[..., k], cmap=channel_cmap(cmaps[k]), vmin=0, vmax=255)
         ax.set_title(f"canal {names[k]}", fontsize=9); ax.axis("off")
     fig.tight_layout()
     return fig
@@ -385,3 +393,42 @@ def plot_feature_maps(fmap, ncols: int = 8, max_maps: int = 32, cmap: str = "vir
     fig.suptitle(f"{title} ({shown})" if title else shown, fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/02_visualizacion.ipynb #0510793a
+from .ejercicios import Case, register_exercise
+
+@register_exercise("2.1", reference=lambda x, mean, std: denormalize(x, mean, std),
+                   hint="la normalización hizo (x − media) / desvío por canal: deshacela en el orden inverso, con la media y el "
+                        "desvío con forma (C, 1, 1) para que se apliquen a cada canal.")
+def _cases_2_1():
+    g = torch.Generator().manual_seed(0)
+    return [Case("una imagen, ImageNet", args=(torch.randn(3, 4, 5, generator=g), IMAGENET_MEAN, IMAGENET_STD)),
+            Case("media 0,5 y desvío 0,25", args=(torch.randn(3, 2, 2, generator=g), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))),
+            Case("un lote (N, C, H, W)", args=(torch.randn(2, 3, 3, 3, generator=g), IMAGENET_MEAN, IMAGENET_STD),
+                 hint="con un lote, la media y el desvío tienen que alinearse con la dimensión C, la segunda desde la izquierda en (N, C, H, W).")]
+
+def _confusion_reference(y_true, y_pred, n):
+    "La matriz de confusión de vpc2.vis (filas: clase real; columnas: predicha), como arreglo de enteros."
+    return confusion_matrix_tensor(y_true, y_pred, n).numpy().astype(np.int64)
+
+@register_exercise("2.2", reference=_confusion_reference,
+                   hint="fila = clase real, columna = clase predicha; sumá 1 en [real, predicha] por cada ejemplo.")
+def _cases_2_2():
+    rng = np.random.default_rng(0)
+    yt = rng.integers(0, 4, 50); yp = np.where(rng.random(50) < 0.6, yt, rng.integers(0, 4, 50))
+    return [Case("tres ejemplos a mano", args=([0, 1, 1], [0, 1, 0], 2)),
+            Case("una clase sin ejemplos", args=([0, 0, 2], [0, 2, 2], 3)),
+            Case("cincuenta ejemplos al azar", args=(yt.tolist(), yp.tolist(), 4))]
+
+def _gray_reference(img):
+    "Luminancia con los pesos de torchvision: (1, H, W)."
+    from torchvision.transforms.functional import rgb_to_grayscale
+    return rgb_to_grayscale(img)
+
+@register_exercise("2.3", reference=_gray_reference,
+                   hint="sumá los tres canales pesados: 0.2989·R + 0.587·G + 0.114·B, y dejá la dimensión del canal (keepdim).")
+def _cases_2_3():
+    g = torch.Generator().manual_seed(0)
+    return [Case("imagen al azar", args=(torch.rand(3, 4, 6, generator=g),)),
+            Case("sólo rojo", args=(torch.stack([torch.ones(2, 2), torch.zeros(2, 2), torch.zeros(2, 2)]),)),
+            Case("blanco", args=(torch.ones(3, 3, 3),))]
