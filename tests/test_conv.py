@@ -476,3 +476,35 @@ def test_im2col_goal_verdicts():
                             row("c", 1, 1.6), row("c", 2, 1.6)])
     assert [ok for _, ok in verdicts] == [True, False, False]
     assert verdicts[0][0].endswith("→ cumple") and verdicts[1][0].endswith("→ NO cumple")
+
+
+# Ejercicios del cuaderno 04: la comprobación acepta la solución y rechaza respuestas equivocadas.
+from vpc2.ejercicios import run_exercise  # noqa: E402
+
+
+def test_exercise_4_1_conv_out():
+    right = lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    assert run_exercise("4.1", right).passed
+    for wrong in (lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - k) // stride,                # sin el +1
+                  lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - k) // stride + 1,            # sin dilatación
+                  lambda n, k, stride=1, padding=0, dilation=1: float((n + 2 * padding - k) / stride + 1)):     # sin piso
+        r = run_exercise("4.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_4_2_im2col():
+    assert run_exercise("4.2", lambda x, k: F.unfold(x[None], k)[0]).passed
+    for wrong in (lambda x, k: F.unfold(x[None], k)[0].T,                          # forma traspuesta
+                  lambda x, k: F.unfold(x[None], k, padding=1)[0],                 # con padding
+                  lambda x, k: F.unfold(x[None].transpose(-1, -2), k)[0]):         # recorre por columnas
+        r = run_exercise("4.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_4_3_max_pool_im2col():
+    assert run_exercise("4.3", lambda x, k: F.max_pool2d(x, k)).passed
+    for wrong in (lambda x, k: F.avg_pool2d(x, k),                                 # promedio
+                  lambda x, k: F.max_pool2d(x, k, stride=1),                       # forma equivocada
+                  lambda x, k: F.unfold(x, k, stride=k).amax(1).view(x.shape[0], 1, x.shape[2] // k, -1)):   # mezcla canales
+        r = run_exercise("4.3", wrong)
+        assert not r.passed and "caso" in r.message
