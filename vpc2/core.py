@@ -22,8 +22,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'STARTUP_THREADS', 'run_mode', 'set_mode', 'is_fast', 'pick',
-           'is_smoke', 'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'get_device', 'seed_everything',
-           'cache_dir', 'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test', 'has_network', 'setup_offline',
+           'get_device', 'seed_everything', 'cache_dir', 'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test',
+           'is_smoke', 'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'has_network', 'setup_offline',
            'environment', 'mode_threads', 'num_threads', 'run_banner']
 
 # %% ../nbs/00_core.ipynb #ac898269
@@ -60,41 +60,6 @@ def is_fast() -> bool:
 def pick(fast, full):
     "Devuelve `fast` en modo rápido y `full` en modo completo: `epochs = pick(fast=1, full=10)`."
     return fast if is_fast() else full
-
-# %% ../nbs/00_core.ipynb #a2bc55f1
-SMOKE_BATCHES = 2      # lotes por bucle en una corrida de humo
-SMOKE_ITEMS = 64       # tamaño máximo de un conjunto submuestreado en humo
-
-def is_smoke() -> bool:
-    "¿Corrida de humo (`VPC2_SMOKE=1`)? La configuración del modo, con cada bucle cortado a `SMOKE_BATCHES` lotes."
-    return _truthy(os.environ.get("VPC2_SMOKE"))
-
-def max_batches(n: int | None = None) -> int | None:
-    "Cuántos lotes puede recorrer un bucle: `n` (`None` = todos); en humo, como mucho `SMOKE_BATCHES`."
-    if not is_smoke(): return n
-    return SMOKE_BATCHES if n is None else min(n, SMOKE_BATCHES)
-
-def limit_batches(iterable, n: int | None = None):
-    "Recorre `iterable` hasta `max_batches(n)` elementos: `for xb, yb in limit_batches(dl): ...`."
-    limit = max_batches(n)
-    return iterable if limit is None else itertools.islice(iterable, limit)
-
-def smoke_size(n: int) -> int:
-    "Tamaño de un conjunto de datos: `n`, salvo en humo, donde se submuestrea a `SMOKE_ITEMS` como mucho."
-    return min(n, SMOKE_ITEMS) if is_smoke() else n
-
-# %% ../nbs/00_core.ipynb #fd13f2ba
-def check_learning(value: float, threshold: float, what: str) -> bool:
-    "Exige `value > threshold` para un resultado de *aprendizaje*; en humo lo informa sin exigirlo. Devuelve si se cumple."
-    ok = bool(value > threshold)
-    if is_smoke():
-        print(f"[humo] {what}: {value:.3f} (umbral {threshold:.3f}); en una corrida de humo no se exige aprender.")
-        return ok
-    if not ok:
-        raise AssertionError(f"{what}: {value:.3f} no supera el umbral {threshold:.3f}. El experimento no mostró "
-                             "el efecto esperado: revisá épocas, tasa de aprendizaje y datos.")
-    print(f"✓ {what}: {value:.3f} > {threshold:.3f}")
-    return ok
 
 # %% ../nbs/00_core.ipynb #4a0a57b4
 def _mps_available() -> bool:
@@ -165,6 +130,92 @@ def in_ci() -> bool:
 def in_test() -> bool:
     "¿Corre bajo `nbdev-test` (variable `IN_TEST`)?"
     return _truthy(os.environ.get("IN_TEST"))
+
+# %% ../nbs/00_core.ipynb #19501da4
+def _register_exercises() -> None:
+    "Registra los ejercicios 0.x (se llama al importar este módulo)."
+    from vpc2.ejercicios import Case, register_exercise
+    @register_exercise("0.1", reference=lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist(),
+                       hint="creá un torch.Generator propio, fijale la semilla con manual_seed y pasáselo a torch.randperm.")
+    def _cases_0_1():
+        return [Case("diez, semilla 0", args=(10, 0)), Case("diez, semilla 1", args=(10, 1)), Case("uno", args=(1, 5)),
+                Case("cien, semilla 42", args=(100, 42))]
+
+    def _check_split(obtained, expected, case):
+        "Propiedades de una partición: claves, tamaños, disjuntos y que cubran range(n)."
+        n, n_valid, n_test, _ = case.args
+        if not isinstance(obtained, dict) or set(obtained) != {"train", "valid", "test"}:
+            return "esperaba un dict con las claves 'train', 'valid' y 'test'"
+        sizes = {k: len(v) for k, v in obtained.items()}
+        want = {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
+        if sizes != want: return f"esperaba los tamaños {want} y obtuve {sizes}"
+        every = [int(i) for v in obtained.values() for i in v]
+        if len(set(every)) != len(every): return "hay índices repetidos: los tres conjuntos tienen que ser disjuntos"
+        if set(every) != set(range(n)): return f"los índices tienen que ser exactamente 0 … {n - 1}"
+        if n >= 20 and sorted(int(i) for i in obtained["test"]) == list(range(n - n_test, n)):
+            return "la prueba son los últimos índices en orden: mezclalos antes de separar"
+        return None
+
+    @register_exercise("0.2", compare=_check_split,
+                       hint="mezclá range(n) con una permutación reproducible (el ejercicio 0.1) y cortala en tres trozos.")
+    def _cases_0_2():
+        return [Case("100 en 70/20/10", args=(100, 20, 10, 0)), Case("sin prueba", args=(10, 3, 0, 1)),
+                Case("50 en 30/10/10, otra semilla", args=(50, 10, 10, 7))]
+
+    def _n_params_reference(model, trainable_only=True):
+        "Parámetros del modelo (sólo los entrenables, por defecto)."
+        return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+    @register_exercise("0.3", reference=_n_params_reference,
+                       hint="recorré model.parameters(), sumá p.numel() y, con trainable_only, sólo los que tienen requires_grad.")
+    def _cases_0_3():
+        from torch import nn
+        frozen = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+        for p in frozen[0].parameters(): p.requires_grad_(False)
+        return [Case("Linear(3, 2)", args=(nn.Linear(3, 2),)), Case("Conv2d(3, 8, 3) sin sesgo", args=(nn.Conv2d(3, 8, 3, bias=False),)),
+                Case("con la convolución congelada", args=(frozen,)),
+                Case("con la convolución congelada, contando todos", args=(frozen,), kwargs=dict(trainable_only=False))]
+
+# vpc2.ejercicios importa este módulo (por `in_test`): si es él quien nos está importando, todavía a medio cargar,
+# no se puede registrar acá; el caso de siempre (importar vpc2.core, o `from vpc2.core import *`) registra acá mismo.
+_partial = sys.modules.get("vpc2.ejercicios")
+if _partial is None or hasattr(_partial, "register_exercise"): _register_exercises()
+
+
+# %% ../nbs/00_core.ipynb #a2bc55f1
+SMOKE_BATCHES = 2      # lotes por bucle en una corrida de humo
+SMOKE_ITEMS = 64       # tamaño máximo de un conjunto submuestreado en humo
+
+def is_smoke() -> bool:
+    "¿Corrida de humo (`VPC2_SMOKE=1`)? La configuración del modo, con cada bucle cortado a `SMOKE_BATCHES` lotes."
+    return _truthy(os.environ.get("VPC2_SMOKE"))
+
+def max_batches(n: int | None = None) -> int | None:
+    "Cuántos lotes puede recorrer un bucle: `n` (`None` = todos); en humo, como mucho `SMOKE_BATCHES`."
+    if not is_smoke(): return n
+    return SMOKE_BATCHES if n is None else min(n, SMOKE_BATCHES)
+
+def limit_batches(iterable, n: int | None = None):
+    "Recorre `iterable` hasta `max_batches(n)` elementos: `for xb, yb in limit_batches(dl): ...`."
+    limit = max_batches(n)
+    return iterable if limit is None else itertools.islice(iterable, limit)
+
+def smoke_size(n: int) -> int:
+    "Tamaño de un conjunto de datos: `n`, salvo en humo, donde se submuestrea a `SMOKE_ITEMS` como mucho."
+    return min(n, SMOKE_ITEMS) if is_smoke() else n
+
+# %% ../nbs/00_core.ipynb #fd13f2ba
+def check_learning(value: float, threshold: float, what: str) -> bool:
+    "Exige `value > threshold` para un resultado de *aprendizaje*; en humo lo informa sin exigirlo. Devuelve si se cumple."
+    ok = bool(value > threshold)
+    if is_smoke():
+        print(f"[humo] {what}: {value:.3f} (umbral {threshold:.3f}); en una corrida de humo no se exige aprender.")
+        return ok
+    if not ok:
+        raise AssertionError(f"{what}: {value:.3f} no supera el umbral {threshold:.3f}. El experimento no mostró "
+                             "el efecto esperado: revisá épocas, tasa de aprendizaje y datos.")
+    print(f"✓ {what}: {value:.3f} > {threshold:.3f}")
+    return ok
 
 # %% ../nbs/00_core.ipynb #2eeb592b
 _NETWORK_PROBES = (("huggingface.co", 443), ("download.pytorch.org", 443))
@@ -241,54 +292,3 @@ def run_banner() -> str:
             f"{'con' if has_network() else 'sin'} red · torch {torch.__version__} · vpc2 {__version__}")
     print(line)
     return line
-
-# %% ../nbs/00_core.ipynb #19501da4
-def _register_exercises() -> None:
-    "Registra los ejercicios 0.x (se llama al importar este módulo)."
-    from vpc2.ejercicios import Case, register_exercise
-    @register_exercise("0.1", reference=lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist(),
-                       hint="creá un torch.Generator propio, fijale la semilla con manual_seed y pasáselo a torch.randperm.")
-    def _cases_0_1():
-        return [Case("diez, semilla 0", args=(10, 0)), Case("diez, semilla 1", args=(10, 1)), Case("uno", args=(1, 5)),
-                Case("cien, semilla 42", args=(100, 42))]
-
-    def _check_split(obtained, expected, case):
-        "Propiedades de una partición: claves, tamaños, disjuntos y que cubran range(n)."
-        n, n_valid, n_test, _ = case.args
-        if not isinstance(obtained, dict) or set(obtained) != {"train", "valid", "test"}:
-            return "esperaba un dict con las claves 'train', 'valid' y 'test'"
-        sizes = {k: len(v) for k, v in obtained.items()}
-        want = {"train": n - n_valid - n_test, "valid": n_valid, "test": n_test}
-        if sizes != want: return f"esperaba los tamaños {want} y obtuve {sizes}"
-        every = [int(i) for v in obtained.values() for i in v]
-        if len(set(every)) != len(every): return "hay índices repetidos: los tres conjuntos tienen que ser disjuntos"
-        if set(every) != set(range(n)): return f"los índices tienen que ser exactamente 0 … {n - 1}"
-        if n >= 20 and sorted(int(i) for i in obtained["test"]) == list(range(n - n_test, n)):
-            return "la prueba son los últimos índices en orden: mezclalos antes de separar"
-        return None
-
-    @register_exercise("0.2", compare=_check_split,
-                       hint="mezclá range(n) con una permutación reproducible (el ejercicio 0.1) y cortala en tres trozos.")
-    def _cases_0_2():
-        return [Case("100 en 70/20/10", args=(100, 20, 10, 0)), Case("sin prueba", args=(10, 3, 0, 1)),
-                Case("50 en 30/10/10, otra semilla", args=(50, 10, 10, 7))]
-
-    def _n_params_reference(model, trainable_only=True):
-        "Parámetros del modelo (sólo los entrenables, por defecto)."
-        return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-    @register_exercise("0.3", reference=_n_params_reference,
-                       hint="recorré model.parameters(), sumá p.numel() y, con trainable_only, sólo los que tienen requires_grad.")
-    def _cases_0_3():
-        from torch import nn
-        frozen = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
-        for p in frozen[0].parameters(): p.requires_grad_(False)
-        return [Case("Linear(3, 2)", args=(nn.Linear(3, 2),)), Case("Conv2d(3, 8, 3) sin sesgo", args=(nn.Conv2d(3, 8, 3, bias=False),)),
-                Case("con la convolución congelada", args=(frozen,)),
-                Case("con la convolución congelada, contando todos", args=(frozen,), kwargs=dict(trainable_only=False))]
-
-# vpc2.ejercicios importa este módulo (por `in_test`): si es él quien nos está importando, todavía a medio cargar,
-# no se puede registrar acá; el caso de siempre (importar vpc2.core, o `from vpc2.core import *`) registra acá mismo.
-_partial = sys.modules.get("vpc2.ejercicios")
-if _partial is None or hasattr(_partial, "register_exercise"): _register_exercises()
-
