@@ -7,10 +7,11 @@ from torchvision import ops as tvops
 from torchvision.models.detection._utils import BoxCoder, Matcher
 
 from vpc2.data import DatasetNotFoundError, Figuras, collate_detection, image_to_tensor
-from vpc2.detection import (COCO_IOU_THRESHOLDS, RECALL_POINTS, PennFudan, TinySSD, anchor_grid, average_precision,
-                            batched_nms, box_convert, box_iou, decode_boxes, encode_boxes, evaluate_detector,
-                            load_penn_fudan, match_anchors, mean_average_precision, nms, roi_align, sigmoid_focal_loss,
-                            sliding_windows, tiny_faster_rcnn, train_detector)
+from vpc2.detection import (COCO_IOU_THRESHOLDS, RECALL_POINTS, PennFudan, TinySSD, TinyYOLO, anchor_grid,
+                            average_precision, batched_nms, box_convert, box_iou, decode_boxes, encode_boxes,
+                            evaluate_detector, found_fraction, greedy_match, load_penn_fudan, match_anchors,
+                            mean_average_precision, nms, roi_align, sigmoid_focal_loss, sliding_windows, tiny_faster_rcnn,
+                            train_detector, yolo_activate, yolo_decode, yolo_loss, yolo_targets)
 
 
 def random_boxes(n, size=100.0, g=None):
@@ -89,14 +90,14 @@ def test_anchors_coder_matcher_focal(g, one_thread):
     torch.testing.assert_close(sigmoid_focal_loss(logits, t, reduction="sum"), tvops.sigmoid_focal_loss(logits, t, reduction="sum"))
 
 
-def _random_set(n, g):
+def _random_set(n, g, size=100.0):
     preds, targets = [], []
     for i in range(n):
         k = int(torch.randint(0, 5, (1,), generator=g))
-        tb, tl = random_boxes(k, g=g), torch.randint(1, 4, (k,), generator=g)
+        tb, tl = random_boxes(k, size=size, g=g), torch.randint(1, 4, (k,), generator=g)
         pb = tb + torch.randn(k, 4, generator=g)*2
         pb = torch.cat([pb[:, :2], torch.maximum(pb[:, 2:], pb[:, :2] + 1)], 1)
-        pb = torch.cat([pb, random_boxes(3, g=g)])
+        pb = torch.cat([pb, random_boxes(3, size=size, g=g)])
         pl = torch.cat([tl, torch.randint(1, 5, (3,), generator=g)])
         if i % 6 == 1: pb, pl = pb[:0], pl[:0]
         if i % 5 == 3: tb, tl = tb[:0], tl[:0]
@@ -105,18 +106,130 @@ def _random_set(n, g):
     return preds, targets
 
 
-def test_map_matches_torchmetrics_pycocotools(g, one_thread):
+def _torchmetrics_map(preds, targets):
     from torchmetrics.detection import MeanAveragePrecision
-    preds, targets = _random_set(12, g)
     metric = MeanAveragePrecision(backend="pycocotools", class_metrics=True, iou_thresholds=list(COCO_IOU_THRESHOLDS),
                                   rec_thresholds=RECALL_POINTS.tolist())
+    metric.warn_on_many_detections = False
     metric.update(preds, targets)
-    ref = metric.compute()
-    ours = mean_average_precision(preds, targets)
-    for key in ("map", "map_50", "map_75", "mar_1", "mar_10", "mar_100", "map_per_class", "mar_100_per_class"):
-        torch.testing.assert_close(ours[key], ref[key].float().reshape(ours[key].shape), atol=1e-4, rtol=0, msg=key)
-    assert ours["classes"].tolist() == ref["classes"].tolist()
-    assert ours["map_per_class"][-1] == -1     # la clase 4 sólo aparece en las predicciones
+    return metric.compute()
+
+
+MAP_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_1", "mar_10", "mar_100",
+            "mar_small", "mar_medium", "mar_large", "map_per_class", "mar_100_per_class")
+
+
+@pytest.mark.parametrize("size", [100.0, 800.0])
+def test_map_matches_torchmetrics_pycocotools(g, one_thread, size):
+    for _ in range(2):
+        preds, targets = _random_set(15, g, size)
+        ref, ours = _torchmetrics_map(preds, targets), mean_average_precision(preds, targets)
+        for key in MAP_KEYS:
+            torch.testing.assert_close(ours[key], ref[key].float().reshape(ours[key].shape), atol=1e-4, rtol=0, msg=key)
+        assert ours["classes"].tolist() == ref["classes"].tolist()
+        assert ours["map_per_class"][-1] == -1     # la clase 4 sólo aparece en las predicciones
+    if size > 300: assert ours["map_large"] > -1 and ours["map_small"] > -1     # hay objetos de los tres tamaños
+
+
+def test_map_iou_equal_to_threshold_counts(one_thread):
+    "COCO acierta con IoU ≥ t: con `>` en el emparejador, estas detecciones serían FP."
+    for gt, det, key in (([0., 0, 10, 10], [0., 0, 10, 5], "map_50"), ([0., 0, 20, 20], [0., 0, 20, 15], "map_75")):
+        t = [dict(boxes=torch.tensor([gt]), labels=torch.tensor([1]))]
+        p = [dict(boxes=torch.tensor([det]), scores=torch.tensor([0.9]), labels=torch.tensor([1]))]
+        assert mean_average_precision(p, t)[key].item() == pytest.approx(1.0)
+        assert _torchmetrics_map(p, t)[key].item() == pytest.approx(1.0)
+    assert greedy_match(np.array([[0.5]]), 0.5).tolist() == [True]
+
+
+def _voc_eval_reference(preds, targets, cls, ovthresh=0.5):
+    "Transcripción directa de voc_eval (devkit de VOC, regla de asignación y AP de todos los puntos), para una clase."
+    dets, npos, gts = [], 0, {}
+    for i, (p, t) in enumerate(zip(preds, targets)):
+        m = t["labels"] == cls
+        diff = t.get("difficult", torch.zeros(len(t["labels"]), dtype=torch.bool))[m]
+        gts[i] = dict(bbox=t["boxes"][m].double().numpy(), difficult=diff.numpy(), det=[False]*int(m.sum()))
+        npos += int((~diff).sum())
+        for b, s in zip(p["boxes"][p["labels"] == cls], p["scores"][p["labels"] == cls]):
+            dets.append((float(s), i, b.double().numpy()))
+    dets = sorted(dets, key=lambda d: -d[0])
+    tp, fp = np.zeros(len(dets)), np.zeros(len(dets))
+    for d, (_, i, bb) in enumerate(dets):
+        R, ovmax, jmax = gts[i], -np.inf, -1
+        if len(R["bbox"]):
+            B = R["bbox"]
+            iw = np.maximum(np.minimum(B[:, 2], bb[2]) - np.maximum(B[:, 0], bb[0]), 0)
+            ih = np.maximum(np.minimum(B[:, 3], bb[3]) - np.maximum(B[:, 1], bb[1]), 0)
+            inter = iw*ih
+            ov = inter/((bb[2] - bb[0])*(bb[3] - bb[1]) + (B[:, 2] - B[:, 0])*(B[:, 3] - B[:, 1]) - inter)
+            ovmax, jmax = np.max(ov), int(np.argmax(ov))
+        if ovmax >= ovthresh:
+            if not R["difficult"][jmax]:
+                if not R["det"][jmax]: tp[d], R["det"][jmax] = 1, True
+                else: fp[d] = 1
+        else:
+            fp[d] = 1
+    if npos == 0: return -1.0
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    rec, prec = tp/npos, tp/np.maximum(tp + fp, np.finfo(np.float64).eps)
+    mrec, mpre = np.concatenate(([0.], rec, [1.])), np.concatenate(([0.], prec, [0.]))
+    for i in range(len(mpre) - 1, 0, -1): mpre[i - 1] = max(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i])*mpre[i + 1]))
+
+
+def test_map_50_voc_follows_devkit(g, one_thread):
+    for trial in range(3):
+        preds, targets = _random_set(20, g)
+        for t in targets: t["difficult"] = torch.rand(len(t["labels"]), generator=g) < 0.2
+        aps = [_voc_eval_reference(preds, targets, c) for c in range(1, 5)]
+        ref = np.mean([a for a in aps if a > -1])
+        assert mean_average_precision(preds, targets)["map_50_voc"].item() == pytest.approx(ref, abs=1e-6)
+    # la detección de 0.8 va al objeto de mayor IoU, ya tomado: FP en VOC, TP en COCO
+    t = [dict(boxes=torch.tensor([[0., 0, 10, 10], [2, 0, 12, 10]]), labels=torch.tensor([1, 1]))]
+    p = [dict(boxes=torch.tensor([[0., 0, 10, 10], [0.5, 0, 10.5, 10]]), scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([1, 1]))]
+    r = mean_average_precision(p, t)
+    assert r["map_50_voc"].item() == pytest.approx(0.5) and r["map_50"].item() == pytest.approx(1.0)
+
+
+def test_yolo_targets_decode_round_trip():
+    ds = Figuras(60, 64, task="detection", seed=5)
+    for i in range(len(ds)):
+        t = ds[i][1]
+        y = yolo_targets(t["boxes"], t["labels"], 8, 5, 64)
+        assert y.shape == (8, 8, 10) and int(y[..., 4].sum()) == len(t["boxes"])
+        assert ((y[..., :2] >= 0) & (y[..., :2] < 1)).all()
+        d = yolo_decode(y[None], 64, score_threshold=0.5, iou_threshold=0.5)[0]
+        key = lambda b: b[:, 0]*1000 + b[:, 1]
+        od, ot = torch.argsort(key(d["boxes"])), torch.argsort(key(t["boxes"]))
+        torch.testing.assert_close(d["boxes"][od], t["boxes"][ot], atol=1e-4, rtol=0)
+        assert torch.equal(d["labels"][od], t["labels"][ot]) and (d["scores"] == 1).all()
+    y = yolo_targets(torch.tensor([[12., 40, 28, 48]]), torch.tensor([3]), 4, 5, (64, 64))
+    torch.testing.assert_close(y[2, 1], torch.tensor([0.25, 0.75, 0.25, 0.125, 1, 0, 0, 1, 0, 0]))
+    with pytest.raises(ValueError, match="sumales 1"):
+        yolo_targets(torch.tensor([[0., 0, 5, 5]]), torch.tensor([0]), 4, 5, 64)
+    with pytest.raises(ValueError, match=r"\(N, S, S, 5 \+ C\)"):
+        yolo_decode(y, 64)
+
+
+def test_tiny_yolo_loss_and_interface(one_thread):
+    m = TinyYOLO(5, 8)
+    raw = m.raw(torch.rand(2, 3, 64, 64))
+    assert raw.shape == (2, 8, 8, 10)
+    t = torch.stack([yolo_targets(torch.tensor([[10., 10, 40, 40]]), torch.tensor([2]), 8, 5, 64), torch.zeros(8, 8, 10)])
+    terms = yolo_loss(raw, t, return_terms=True)
+    assert set(terms) == {"loss_coord", "loss_obj", "loss_noobj", "loss_class"}
+    assert yolo_loss(raw, t).item() == pytest.approx(sum(terms.values()).item(), rel=1e-5)
+    a = yolo_activate(raw)
+    assert ((a[..., :5] >= 0) & (a[..., :5] <= 1)).all() and torch.allclose(a[..., 5:].sum(-1), torch.ones(2, 8, 8))
+    with pytest.raises(ValueError, match="misma forma"):
+        yolo_loss(raw, t[:1])
+
+
+def test_found_fraction():
+    t = [dict(boxes=torch.tensor([[0., 0, 10, 10], [20, 20, 40, 40]]), labels=torch.tensor([1, 2]))]
+    p = [dict(boxes=torch.tensor([[0., 0, 10, 5], [20, 20, 40, 40]]), scores=torch.tensor([0.9, 0.9]), labels=torch.tensor([1, 1]))]
+    assert found_fraction(p, t) == 0.5
+    assert found_fraction(p, t, iou_threshold=0.6) == 0.0
 
 
 def test_map_worked_example_and_errors():
@@ -139,11 +252,11 @@ def test_sliding_windows_count():
 def test_detectors_train_step_and_predict(one_thread):
     ds = Figuras(8, 64, task="detection", transform=image_to_tensor)
     dl = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_detection)
-    for model in (TinySSD(6), tiny_faster_rcnn(6, 64)):
+    for model in (TinySSD(6), tiny_faster_rcnn(6, 64), TinyYOLO(5, 8)):
         hist = train_detector(model, dl, epochs=1, lr=1e-3)
         assert len(hist) == 2 and all(np.isfinite(hist))
         res = evaluate_detector(model, dl)
-        assert {"map", "map_50", "images_per_s"} <= set(res)
+        assert {"map", "map_50", "images_per_s", "found", "map_small"} <= set(res)
 
 
 def test_penn_fudan_offline(tmp_path):
@@ -156,3 +269,22 @@ def test_penn_fudan_offline(tmp_path):
     assert t["boxes"].tolist() == [[3., 2., 8., 10.]]
     with pytest.raises(DatasetNotFoundError, match="Penn-Fudan no está"):
         load_penn_fudan(tmp_path/"nada", download=False)
+
+
+def test_exercises_reject_wrong_answers():
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise("9.1", lambda box, s, n: (0, 0, 0.0, 0.0, 0.0, 0.0))
+    assert not r.passed and "caso" in r.message
+    def swapped(box, s, n):     # fila y columna al revés
+        x1, y1, x2, y2 = box
+        return (int((x1 + x2)/2/n*s), int((y1 + y2)/2/n*s), 0.5, 0.5, (x2 - x1)/n, (y2 - y1)/n)
+    r = run_exercise("9.1", swapped)
+    assert not r.passed and "caso" in r.message
+    r = run_exercise("9.2", lambda rc, pr: float(np.mean(pr)))
+    assert not r.passed and "caso" in r.message
+    r = run_exercise("9.2", lambda rc, pr: average_precision(rc, pr, "coco"))    # 101 puntos, no 11
+    assert not r.passed and "caso" in r.message
+    r = run_exercise("9.3", lambda f, box, p, s: torch.zeros(f.shape[0], 8, 8))   # forma equivocada
+    assert not r.passed and "caso" in r.message
+    r = run_exercise("9.3", lambda f, box, p, s: roi_align(f[None], [torch.tensor([box])], p, s)[0])   # RoIAlign, no RoI pooling
+    assert not r.passed and "caso" in r.message

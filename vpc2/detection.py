@@ -24,12 +24,13 @@ from .core import cache_dir, has_network, is_fast, limit_batches, max_batches, p
 from .data import DatasetNotFoundError, download_and_extract, image_to_tensor, mask_to_box
 
 # %% auto #0
-__all__ = ['BOX_FORMATS', 'COCO_IOU_THRESHOLDS', 'RECALL_POINTS', 'BBOX_CLIP', 'BELOW_LOW', 'BETWEEN', 'PENN_FUDAN_URL',
-           'check_xyxy', 'box_convert', 'box_area', 'sliding_windows', 'count_windows', 'box_iou', 'nms', 'batched_nms',
-           'precision_envelope', 'average_precision', 'mean_average_precision', 'anchor_grid', 'encode_boxes',
-           'decode_boxes', 'match_anchors', 'felzenszwalb_proposals', 'roi_align', 'tiny_backbone', 'tiny_faster_rcnn',
-           'train_detector', 'predict_detections', 'evaluate_detector', 'sigmoid_focal_loss', 'TinySSD', 'PennFudan',
-           'load_penn_fudan']
+__all__ = ['BOX_FORMATS', 'COCO_IOU_THRESHOLDS', 'RECALL_POINTS', 'AREA_RANGES', 'BBOX_CLIP', 'BELOW_LOW', 'BETWEEN',
+           'PENN_FUDAN_URL', 'check_xyxy', 'box_convert', 'box_area', 'sliding_windows', 'count_windows', 'box_iou',
+           'nms', 'batched_nms', 'precision_envelope', 'average_precision', 'greedy_match', 'voc_match',
+           'mean_average_precision', 'anchor_grid', 'encode_boxes', 'decode_boxes', 'match_anchors',
+           'felzenszwalb_proposals', 'roi_align', 'tiny_backbone', 'tiny_faster_rcnn', 'train_detector',
+           'predict_detections', 'evaluate_detector', 'found_fraction', 'sigmoid_focal_loss', 'TinySSD', 'yolo_targets',
+           'yolo_decode', 'yolo_activate', 'yolo_loss', 'TinyYOLO', 'PennFudan', 'load_penn_fudan']
 
 # %% ../nbs/09_deteccion.ipynb #82ec740c
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -182,7 +183,7 @@ def average_precision(recall, precision, method: str = "coco") -> float:
         return float((steps*pr).sum())
     raise ValueError(f"method={method!r} no existe: usá 'coco' (101 puntos) o 'voc' (todos los puntos).")
 
-# %% ../nbs/09_deteccion.ipynb #cda9c96c
+# %% ../nbs/09_deteccion.ipynb #02bfc58c
 def _det_arrays(d: dict, i: int, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Cajas (float64), puntajes y etiquetas de un diccionario de `preds` o `targets`, verificados."
     if not isinstance(d, dict):
@@ -207,39 +208,106 @@ def _iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
-def _match_groups(ious: list[np.ndarray], thresholds: np.ndarray, chunk: int = 512) -> list[np.ndarray]:
-    """Asignación voraz de COCO para muchos grupos (imagen, clase) a la vez: para cada detección, en orden de puntaje,
-    el objeto todavía libre de mayor IoU ≥ t (empates: el último). Devuelve por grupo un (T, D) booleano de aciertos."""
+def greedy_match(ious: np.ndarray, threshold: float) -> np.ndarray:
+    """La asignación de COCO en su forma simple. `ious` (D, G): detecciones de una imagen y una clase, ya ordenadas por
+    puntaje, contra sus objetos reales. Devuelve (D,) booleano: ¿la detección acertó?"""
+    used = np.zeros(ious.shape[1], dtype=bool)
+    hits = np.zeros(ious.shape[0], dtype=bool)
+    for d in range(ious.shape[0]):
+        best, best_iou = -1, threshold
+        for g in range(ious.shape[1]):
+            if not used[g] and ious[d, g] >= best_iou:   # ≥: un IoU igual al umbral acierta; empate: gana el último
+                best, best_iou = g, ious[d, g]
+        if best >= 0: used[best] = hits[d] = True         # el objeto queda tomado
+    return hits
+
+# %% ../nbs/09_deteccion.ipynb #337ab423
+def _match_groups(ious: list[np.ndarray], thresholds: np.ndarray, ignore: list[np.ndarray] | None = None,
+                  chunk: int = 512):
+    """`greedy_match` para muchos grupos (imagen, clase) y umbrales a la vez. Con `ignore` (un (G,) booleano por grupo:
+    objetos que no cuentan, p. ej. fuera del rango de área), como pycocotools: cada detección prefiere un objeto que
+    cuenta y sólo si no hay ninguno toma uno ignorado. Devuelve por grupo un (T, D) booleano de aciertos y, con
+    `ignore`, también el (T, D) de aciertos sobre objetos ignorados."""
     T = len(thresholds)
     out = [np.zeros((T, m.shape[0]), dtype=bool) for m in ious]
+    out_ig = [np.zeros((T, m.shape[0]), dtype=bool) for m in ious]
     todo = sorted((j for j, m in enumerate(ious) if m.size), key=lambda j: ious[j].shape)
     for start in range(0, len(todo), chunk):
         js = todo[start:start + chunk]
         D, G = max(ious[j].shape[0] for j in js), max(ious[j].shape[1] for j in js)
         M = np.full((len(js), D, G), -1.0)
-        for b, j in enumerate(js): M[b, :ious[j].shape[0], :ious[j].shape[1]] = ious[j]
+        IG = np.zeros((len(js), 1, G), dtype=bool)
+        for b, j in enumerate(js):
+            M[b, :ious[j].shape[0], :ious[j].shape[1]] = ious[j]
+            if ignore is not None: IG[b, 0, :ious[j].shape[1]] = ignore[j]
         used = np.zeros((len(js), T, G), dtype=bool)
         hits = np.zeros((len(js), T, D), dtype=bool)
+        hits_ig = np.zeros((len(js), T, D), dtype=bool)
         for d in range(D):
             iou_d = M[:, None, d, :]                                   # (B, 1, G)
             cand = (iou_d >= thresholds[None, :, None]) & ~used        # (B, T, G)
-            best = G - 1 - np.argmax(np.where(cand, iou_d, -np.inf)[..., ::-1], axis=-1)   # empates: el último
+            cand_reg = cand & ~IG
+            has_reg = cand_reg.any(-1)                                 # hay un objeto que cuenta: se elige entre ésos
+            pick = np.where(has_reg[..., None], cand_reg, cand)
+            best = G - 1 - np.argmax(np.where(pick, iou_d, -np.inf)[..., ::-1], axis=-1)   # empates: el último
             hit = cand.any(-1)
-            hits[:, :, d] = hit
+            hits[:, :, d], hits_ig[:, :, d] = hit, hit & ~has_reg
             bi, ti = np.nonzero(hit)
             used[bi, ti, best[bi, ti]] = True
-        for b, j in enumerate(js): out[j] = hits[b, :, :ious[j].shape[0]]
+        for b, j in enumerate(js):
+            out[j], out_ig[j] = hits[b, :, :ious[j].shape[0]], hits_ig[b, :, :ious[j].shape[0]]
+    return out if ignore is None else (out, out_ig)
+
+def voc_match(ious: np.ndarray, threshold: float = 0.5, difficult: np.ndarray | None = None) -> np.ndarray:
+    """Regla del devkit de VOC para una imagen y una clase (detecciones ordenadas por puntaje): cada detección va al
+    objeto de **mayor IoU**, esté libre o no; si lo supera el umbral y está libre es TP (1) y lo toma, si ya estaba
+    tomado es FP (0); si el objeto es "difícil", la detección se ignora (−1). Devuelve (D,) enteros."""
+    out = np.zeros(ious.shape[0], dtype=np.int64)
+    if ious.shape[1] == 0: return out
+    used = np.zeros(ious.shape[1], dtype=bool)
+    for d in range(ious.shape[0]):
+        g = int(np.argmax(ious[d]))                  # el primero de los de mayor IoU, como el max de MATLAB
+        if ious[d, g] < threshold: continue          # FP
+        if difficult is not None and difficult[g]: out[d] = -1
+        elif not used[g]: used[g], out[d] = True, 1
     return out
 
+AREA_RANGES = dict(all=(0.0, 1e10), small=(0.0, 32.0**2), medium=(32.0**2, 96.0**2), large=(96.0**2, 1e10))   # los de COCO
+
+def _accumulate(groups: list[int], scores: list[np.ndarray], hits: list[np.ndarray], det_ig: list[np.ndarray],
+                n_gt: int, T: int, max_dets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    "Precisión en los 101 puntos (T, R) y exhaustividad final (T, M) de una clase, como `COCOeval.accumulate`."
+    R = len(RECALL_POINTS)
+    precision, recall = np.zeros((T, R)), np.zeros((T, len(max_dets)))
+    for m_i, m in enumerate(max_dets):
+        s = np.concatenate([scores[j][:m] for j in groups] + [np.zeros(0)])
+        order = np.argsort(-s, kind="mergesort")
+        tp = np.concatenate([hits[j][:, :m] for j in groups] + [np.zeros((T, 0), bool)], axis=1)[:, order]
+        ig = np.concatenate([det_ig[j][:, :m] for j in groups] + [np.zeros((T, 0), bool)], axis=1)[:, order]
+        tp_sum = np.cumsum(tp & ~ig, axis=1, dtype=np.float64)
+        fp_sum = np.cumsum(~tp & ~ig, axis=1, dtype=np.float64)
+        rc = tp_sum/n_gt
+        recall[:, m_i] = rc[:, -1] if len(s) else 0.0
+        if m != max_dets[-1]: continue
+        pr = precision_envelope(tp_sum/(tp_sum + fp_sum + np.spacing(1)))
+        for t in range(T):
+            idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
+            ok = idx < len(s)
+            precision[t, ok] = pr[t, idx[ok]]
+    return precision, recall
+
+# %% ../nbs/09_deteccion.ipynb #a5610a59
 def mean_average_precision(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Sequence[float] | None = None,
                            max_detections: int = 100) -> dict:
     """mAP de detección como COCO (pycocotools) y `torchmetrics.detection.MeanAveragePrecision`, escrito a mano.
 
     `preds`: una lista (una entrada por imagen) de diccionarios con `boxes` (xyxy), `scores` y `labels`; `targets`:
-    diccionarios con `boxes` y `labels`. Devuelve `map` (promedio sobre umbrales de IoU, 101 puntos de exhaustividad y
-    clases), `map_50`, `map_75`, `map_50_voc` (mAP@0.5 con el AP de todos los puntos de VOC), `mar_1`, `mar_10`, `mar_100`
-    (exhaustividad media con 1, 10 o 100 detecciones por imagen y clase), y por clase `map_per_class`,
-    `mar_100_per_class` y `classes`. Vale −1 lo que no está definido (p. ej. una clase sin objetos reales)."""
+    diccionarios con `boxes` y `labels` (y, opcional, `difficult`: objetos que VOC no cuenta). Devuelve `map` (promedio
+    sobre umbrales de IoU, 101 puntos de exhaustividad y clases), `map_50`, `map_75`, `map_small`, `map_medium`,
+    `map_large` (sólo objetos de área < 32², entre 32² y 96², > 96² píxeles), `mar_1`, `mar_10`, `mar_100` (exhaustividad
+    media con 1, 10 o 100 detecciones por imagen y clase), `mar_small`, `mar_medium`, `mar_large`, `map_50_voc` (mAP@0.5
+    con la asignación y el AP de todos los puntos del devkit de VOC) y por clase `map_per_class`, `mar_100_per_class` y
+    `classes`. Vale −1 lo que no está definido (p. ej. una clase sin objetos reales)."""
     if not isinstance(preds, (list, tuple)) or not isinstance(targets, (list, tuple)):
         raise TypeError("preds y targets deben ser listas con un diccionario por imagen (el formato de torchmetrics); "
                         f"recibí {type(preds).__name__} y {type(targets).__name__}.")
@@ -251,54 +319,58 @@ def mean_average_precision(preds: Sequence[dict], targets: Sequence[dict], iou_t
         raise ValueError(f"iou_thresholds debe ser una lista de umbrales entre 0 y 1, no {iou_thresholds!r}.")
     P = [_det_arrays(p, i, "preds") for i, p in enumerate(preds)]
     G = [_det_arrays(t, i, "targets") for i, t in enumerate(targets)]
+    D = [np.asarray(torch.as_tensor(t.get("difficult", torch.zeros(len(g[0])))).cpu(), dtype=bool).reshape(-1)
+         for t, g in zip(targets, G)]
     classes = np.unique(np.concatenate([x[2] for x in P + G] + [np.zeros(0, np.int64)]))
-    K, T, R = len(classes), len(thresholds), len(RECALL_POINTS)
+    K, T = len(classes), len(thresholds)
+    def area(b): return (b[:, 2] - b[:, 0])*(b[:, 3] - b[:, 1])
     # grupos (imagen, clase): detecciones ordenadas por puntaje (orden estable), a lo sumo max_detections
-    group_class, group_scores, group_ious = [], [], []
-    n_gt = np.zeros(K, dtype=np.int64)
-    for (pb, ps, pl), (tb, _, tl) in zip(P, G):
+    g_class, g_scores, g_ious, g_gt_area, g_det_area, voc = [], [], [], [], [], {k: [] for k in range(K)}
+    for (pb, ps, pl), (tb, _, tl), diff in zip(P, G, D):
         for c in np.union1d(pl, tl):
             k = int(np.searchsorted(classes, c))
-            gt = tb[tl == c]
-            n_gt[k] += len(gt)
-            sel = np.flatnonzero(pl == c)
-            sel = sel[np.argsort(-ps[sel], kind="mergesort")][:max_detections]
-            group_class.append(k); group_scores.append(ps[sel]); group_ious.append(_iou_np(pb[sel], gt))
-    hits = _match_groups(group_ious, np.minimum(thresholds, 1 - 1e-10))
-    group_class = np.asarray(group_class, dtype=np.int64)
+            gt, sel = tb[tl == c], np.flatnonzero(pl == c)
+            sel = sel[np.argsort(-ps[sel], kind="mergesort")]
+            ious = _iou_np(pb[sel], gt)
+            voc[k].append((ps[sel], voc_match(ious, 0.5, diff[tl == c]), int((~diff[tl == c]).sum())))   # VOC: sin tope
+            sel, ious = sel[:max_detections], ious[:max_detections]
+            g_class.append(k); g_scores.append(ps[sel]); g_ious.append(ious)
+            g_gt_area.append(area(gt)); g_det_area.append(area(pb[sel]))
+    g_class = np.asarray(g_class, dtype=np.int64)
+    thr = np.minimum(thresholds, 1 - 1e-10)
     max_dets = sorted({1, 10, max_detections})
-    precision = -np.ones((T, R, K))
-    recall = -np.ones((T, K, len(max_dets)))
-    ap_voc = -np.ones(K)
-    t50 = np.flatnonzero(thresholds == 0.5)
-    for k in range(K):
-        if n_gt[k] == 0: continue
-        js = np.flatnonzero(group_class == k)
-        for m_i, m in enumerate(max_dets):
-            scores = np.concatenate([group_scores[j][:m] for j in js] + [np.zeros(0)])
-            tp = np.concatenate([hits[j][:, :m] for j in js] + [np.zeros((T, 0), bool)], axis=1)
-            order = np.argsort(-scores, kind="mergesort")
-            tp_sum = np.cumsum(tp[:, order], axis=1, dtype=np.float64)
-            fp_sum = np.cumsum(~tp[:, order], axis=1, dtype=np.float64)
-            rc = tp_sum/n_gt[k]
-            recall[:, k, m_i] = rc[:, -1] if len(scores) else 0.0
-            if m != max_detections: continue
-            pr = precision_envelope(tp_sum/(tp_sum + fp_sum + np.spacing(1)))
-            for t in range(T):
-                idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
-                ok = idx < len(scores)
-                precision[t, ok, k] = pr[t, idx[ok]]
-                precision[t, ~ok, k] = 0.0
-            if len(t50): ap_voc[k] = average_precision(rc[t50[0]], tp_sum[t50[0]]/(tp_sum[t50[0]] + fp_sum[t50[0]] + np.spacing(1)), "voc")
-
+    result = {}
     def mean_valid(x): return float(x[x > -1].mean()) if (x > -1).any() else -1.0
-    def at(t): return mean_valid(precision[np.flatnonzero(thresholds == t)])
-    m_last = max_dets.index(max_detections)
-    result = dict(map=mean_valid(precision), map_50=at(0.5), map_75=at(0.75), map_50_voc=mean_valid(ap_voc),
-                  **{f"mar_{m}": mean_valid(recall[:, :, i]) for i, m in enumerate(max_dets)})
+    for name, (lo, hi) in AREA_RANGES.items():
+        gt_ig = [(a < lo) | (a > hi) for a in g_gt_area]
+        hits, hits_ig = _match_groups(g_ious, thr, gt_ig)
+        det_ig = [h_ig | (~h & ((a < lo) | (a > hi))[None]) for h, h_ig, a in zip(hits, hits_ig, g_det_area)]
+        mds = max_dets if name == "all" else [max_detections]
+        precision, recall = -np.ones((T, len(RECALL_POINTS), K)), -np.ones((T, K, len(mds)))
+        for k in range(K):
+            js = np.flatnonzero(g_class == k)
+            n_gt = sum(int((~gt_ig[j]).sum()) for j in js)
+            if n_gt == 0: continue
+            precision[:, :, k], recall[:, k, :] = _accumulate(js, g_scores, hits, det_ig, n_gt, T, mds)
+        if name == "all":
+            def at(t): return mean_valid(precision[np.flatnonzero(thresholds == t)])
+            result.update(map=mean_valid(precision), map_50=at(0.5), map_75=at(0.75),
+                          **{f"mar_{m}": mean_valid(recall[:, :, i]) for i, m in enumerate(mds)})
+            per_class = ([mean_valid(precision[:, :, k]) for k in range(K)], [mean_valid(recall[:, k, -1]) for k in range(K)])
+        else:
+            result[f"map_{name}"], result[f"mar_{name}"] = mean_valid(precision), mean_valid(recall)
+    ap_voc = -np.ones(K)
+    for k, parts in voc.items():
+        n_pos = sum(p[2] for p in parts)
+        if n_pos == 0: continue
+        s = np.concatenate([p[0] for p in parts]); m = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-s, kind="mergesort")
+        tp, fp = np.cumsum(m[order] == 1, dtype=np.float64), np.cumsum(m[order] == 0, dtype=np.float64)
+        ap_voc[k] = average_precision(tp/n_pos, tp/np.maximum(tp + fp, np.finfo(np.float64).eps), "voc")
+    result["map_50_voc"] = mean_valid(ap_voc)
     result = {k: torch.tensor(v, dtype=torch.float32) for k, v in result.items()}
-    result["map_per_class"] = torch.tensor([mean_valid(precision[:, :, k]) for k in range(K)], dtype=torch.float32)
-    result[f"mar_{max_detections}_per_class"] = torch.tensor([mean_valid(recall[:, k, m_last]) for k in range(K)], dtype=torch.float32)
+    result["map_per_class"] = torch.tensor(per_class[0], dtype=torch.float32)
+    result[f"mar_{max_detections}_per_class"] = torch.tensor(per_class[1], dtype=torch.float32)
     result["classes"] = torch.as_tensor(classes, dtype=torch.int32)
     return result
 
@@ -533,11 +605,29 @@ def predict_detections(model: nn.Module, dl, device=None) -> tuple[list[dict], l
     return preds, targets, len(preds)/max(seconds, 1e-9)
 
 def evaluate_detector(model: nn.Module, dl, device=None) -> dict:
-    "mAP (`mean_average_precision`) de un detector sobre un cargador, con `images_per_s` agregado."
+    "mAP (`mean_average_precision`) de un detector sobre un cargador, con `images_per_s` y `found` (`found_fraction`) agregados."
     preds, targets, ips = predict_detections(model, dl, device)
     result = mean_average_precision(preds, targets)
     result["images_per_s"] = ips
+    result["found"] = found_fraction(preds, targets)
     return result
+
+# %% ../nbs/09_deteccion.ipynb #e4c92864
+def found_fraction(preds: Sequence[dict], targets: Sequence[dict], iou_threshold: float = 0.5,
+                   score_threshold: float = 0.5) -> float:
+    """Fracción de los objetos reales que alguna detección de **su misma clase**, con puntaje ≥ `score_threshold`,
+    cubre con IoU ≥ `iou_threshold` (lo que se ve en una figura de predicciones; no castiga las detecciones de más)."""
+    if len(preds) != len(targets):
+        raise ValueError(f"Hay {len(preds)} predicciones y {len(targets)} objetivos: tiene que haber uno por imagen.")
+    found, total = 0, 0
+    for p, t in zip(preds, targets):
+        total += len(t["boxes"])
+        keep = torch.as_tensor(p["scores"]) >= score_threshold
+        if len(t["boxes"]) == 0 or not keep.any(): continue
+        iou = box_iou(t["boxes"], torch.as_tensor(p["boxes"])[keep])
+        same = torch.as_tensor(t["labels"])[:, None] == torch.as_tensor(p["labels"])[keep][None]
+        found += int(((iou >= iou_threshold) & same).any(1).sum())
+    return found/total if total else float("nan")
 
 # %% ../nbs/09_deteccion.ipynb #e31c73e3
 def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0,
@@ -645,6 +735,120 @@ class TinySSD(nn.Module):
             out.append(dict(boxes=boxes[kept], scores=s[kept], labels=labels[kept]))
         return out
 
+# %% ../nbs/09_deteccion.ipynb #02df0e1a
+def _image_hw(image_size) -> tuple[float, float]:
+    "(alto, ancho) a partir de un entero (imagen cuadrada) o de un par."
+    h, w = (image_size, image_size) if isinstance(image_size, (int, float)) else tuple(image_size)
+    if h <= 0 or w <= 0: raise ValueError(f"image_size tiene que ser positivo (alto, ancho en píxeles), no {image_size!r}.")
+    return float(h), float(w)
+
+def yolo_targets(boxes, labels, grid_size: int, num_classes: int, image_size) -> Tensor:
+    """Objetivo de YOLO (S, S, 5 + C) de una imagen: la celda (fila del centro en y, columna del centro en x) de cada
+    objeto recibe `[x_off, y_off, w, h, 1, one-hot de la clase]`, con los desplazamientos en [0, 1) respecto de la celda
+    y `w`, `h` relativos a la imagen; las demás celdas quedan en cero. `boxes` xyxy en píxeles; `labels` de 1 a
+    `num_classes` (0 es el fondo, como en torchvision). Si dos objetos caen en la misma celda se queda el más grande."""
+    b = check_xyxy(boxes)
+    l = _check_labels(labels, len(b))
+    S, C = int(grid_size), int(num_classes)
+    if S < 1 or C < 1: raise ValueError(f"grid_size y num_classes tienen que ser al menos 1 (recibí {grid_size} y {num_classes}).")
+    H, W = _image_hw(image_size)
+    target = torch.zeros(S, S, 5 + C)
+    if len(b) == 0: return target
+    if l.min() < 1 or l.max() > C:
+        raise ValueError(f"labels tiene valores fuera de 1…{C}: {l.tolist()}. En YOLO las clases van de 1 a num_classes "
+                         "(0 es el fondo y no tiene objeto); si tus etiquetas empiezan en 0, sumales 1.")
+    cx, cy = (b[:, 0] + b[:, 2])/2/W*S, (b[:, 1] + b[:, 3])/2/H*S          # centro, en unidades de celda
+    col, row = cx.floor().long().clamp(0, S - 1), cy.floor().long().clamp(0, S - 1)
+    for i in torch.argsort((b[:, 2] - b[:, 0])*(b[:, 3] - b[:, 1])).tolist():   # de menor a mayor: el último gana
+        r, c = int(row[i]), int(col[i])
+        target[r, c] = 0
+        target[r, c, :5] = torch.stack([cx[i] - c, cy[i] - r, (b[i, 2] - b[i, 0])/W, (b[i, 3] - b[i, 1])/H, torch.tensor(1.0)])
+        target[r, c, 4 + int(l[i])] = 1.0
+    return target
+
+def yolo_decode(output: Tensor, image_size, score_threshold: float = 0.5, iou_threshold: float = 0.5) -> list[dict]:
+    """Salida **activada** (N, S, S, 5 + C) en el formato de `yolo_targets` (desplazamientos en [0, 1], tamaños relativos
+    a la imagen, objetualidad y probabilidades de clase) → por imagen un dict de torchmetrics: `boxes` xyxy en píxeles,
+    `scores` (objetualidad × probabilidad de la clase) y `labels` (1…C), con puntaje ≥ `score_threshold` y NMS por clase."""
+    if output.ndim != 4 or output.shape[1] != output.shape[2] or output.shape[-1] < 6:
+        raise ValueError(f"output debe ser un lote (N, S, S, 5 + C) y tiene forma {tuple(output.shape)}. "
+                         "Para una sola imagen usá yolo_targets(...)[None].")
+    if not 0 <= score_threshold <= 1: raise ValueError(f"score_threshold={score_threshold} tiene que estar entre 0 y 1.")
+    S = output.shape[1]
+    H, W = _image_hw(image_size)
+    row, col = torch.meshgrid(torch.arange(S, dtype=output.dtype, device=output.device),
+                              torch.arange(S, dtype=output.dtype, device=output.device), indexing="ij")
+    results = []
+    for o in output:
+        cx, cy = (col + o[..., 0])/S*W, (row + o[..., 1])/S*H
+        w, h = o[..., 2]*W, o[..., 3]*H
+        prob, cls = o[..., 5:].max(-1)
+        score = o[..., 4]*prob
+        keep = (score >= score_threshold) & (score > 0)
+        boxes = torch.stack([(cx - w/2).clamp(0, W), (cy - h/2).clamp(0, H), (cx + w/2).clamp(0, W), (cy + h/2).clamp(0, H)], -1)[keep]
+        scores, labels = score[keep], cls[keep] + 1
+        kept = batched_nms(boxes, scores, labels, iou_threshold)
+        results.append(dict(boxes=boxes[kept], scores=scores[kept], labels=labels[kept]))
+    return results
+
+# %% ../nbs/09_deteccion.ipynb #4836ea44
+def yolo_activate(raw: Tensor) -> Tensor:
+    "Logits (…, 5 + C) → salida activada: sigmoide en desplazamientos, tamaños y objetualidad; softmax en las clases."
+    return torch.cat([torch.sigmoid(raw[..., :5]), torch.softmax(raw[..., 5:], -1)], -1)
+
+def yolo_loss(output: Tensor, targets: Tensor, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+              return_terms: bool = False):
+    """Pérdida de YOLOv1 sobre los logits `output` (N, S, S, 5 + C) y `targets` de `yolo_targets` apilados: en las celdas
+    con objeto, λ_coord·[(x − x̂)² + (y − ŷ)² + (√w − √ŵ)² + (√h − √ĥ)²] y la clase; la objetualidad en todas, con peso
+    λ_noobj en las vacías. Como YOLOv3, objetualidad y clase van con entropía cruzada (v1 usaba error cuadrático).
+    Promedio por imagen; con `return_terms`, un dict con los cuatro términos."""
+    if output.shape != targets.shape:
+        raise ValueError(f"output {tuple(output.shape)} y targets {tuple(targets.shape)} deben tener la misma forma "
+                         "(N, S, S, 5 + C): apilá los yolo_targets de cada imagen con torch.stack.")
+    p, n = yolo_activate(output), output.shape[0]
+    obj = targets[..., 4] == 1
+    xy = ((p[..., :2] - targets[..., :2])**2).sum(-1)
+    wh = ((p[..., 2:4].clamp(min=1e-9).sqrt() - targets[..., 2:4].sqrt())**2).sum(-1)
+    conf = F.binary_cross_entropy_with_logits(output[..., 4], targets[..., 4], reduction="none")
+    terms = dict(loss_coord=lambda_coord*(xy + wh)[obj].sum()/n, loss_obj=conf[obj].sum()/n,
+                 loss_noobj=lambda_noobj*conf[~obj].sum()/n,
+                 loss_class=F.cross_entropy(output[..., 5:][obj], targets[..., 5:][obj].argmax(-1), reduction="sum")/n)
+    return terms if return_terms else sum(terms.values())
+
+class TinyYOLO(nn.Module):
+    """YOLO chico (una caja por celda, como YOLOv1 con B = 1): el *backbone* de `tiny_backbone` (paso 8), dos
+    convoluciones dilatadas de contexto y una convolución 1×1 que da 5 + C números por celda. `model.raw(x)` devuelve
+    los logits (N, S, S, 5 + C); misma interfaz que los detectores de torchvision: en `train()`,
+    `model(imágenes, objetivos)` da el dict de `yolo_loss`; en `eval()`, `model(imágenes)` da `yolo_decode`."""
+    def __init__(self, num_classes: int = 5, grid_size: int = 8, channels: Sequence[int] = (16, 32, 64),
+                 score_thresh: float = 0.05, nms_thresh: float = 0.5, lambda_coord: float = 5.0, lambda_noobj: float = 0.5):
+        super().__init__()
+        if num_classes < 1: raise ValueError("num_classes (sin contar el fondo) tiene que ser al menos 1.")
+        self.num_classes, self.grid_size = num_classes, grid_size
+        self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
+        self.lambda_coord, self.lambda_noobj = lambda_coord, lambda_noobj
+        self.backbone = tiny_backbone(channels)
+        c = self.backbone.out_channels
+        self.neck = nn.Sequential(*[m for _ in range(2) for m in
+                                    (nn.Conv2d(c, c, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))])
+        self.head = nn.Conv2d(c, 5 + num_classes, 1)
+
+    def raw(self, x: Tensor) -> Tensor:
+        "Logits (N, S, S, 5 + C); si el mapa no es de S×S, se promedia hasta S×S."
+        f = self.neck(self.backbone(x))
+        if tuple(f.shape[-2:]) != (self.grid_size, self.grid_size): f = F.adaptive_avg_pool2d(f, self.grid_size)
+        return self.head(f).permute(0, 2, 3, 1)
+
+    def forward(self, images, targets: list[dict] | None = None):
+        x = images if isinstance(images, Tensor) and images.ndim == 4 else torch.stack(list(images))
+        out = self.raw(x)
+        if self.training:
+            if targets is None: raise ValueError("En modo entrenamiento TinyYOLO necesita los objetivos: model(imágenes, objetivos).")
+            t = torch.stack([yolo_targets(d["boxes"].cpu(), d["labels"].cpu(), self.grid_size, self.num_classes, x.shape[-2:])
+                             for d in targets]).to(out)
+            return yolo_loss(out, t, self.lambda_coord, self.lambda_noobj, return_terms=True)
+        return yolo_decode(yolo_activate(out), x.shape[-2:], self.score_thresh, self.nms_thresh)
+
 # %% ../nbs/09_deteccion.ipynb #0485d391
 PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip"
 
@@ -695,3 +899,54 @@ def load_penn_fudan(root: str | Path | None = None, download: bool | None = None
                                    f"descomprimilo en {root} y volvé a correr; o seguí con Figuras.")
     download_and_extract(PENN_FUDAN_URL, root)       # con tiempo límite, escritura atómica y sin restos si falla
     return _penn_fudan_dir(root)
+
+# %% ../nbs/09_deteccion.ipynb #ec8b631d
+from .ejercicios import Case, register_exercise
+
+def _yolo_cell_reference(box, grid_size, image_size):
+    "La celda responsable y su vector, leídos de `yolo_targets`."
+    t = yolo_targets(torch.tensor([box], dtype=torch.float32), torch.tensor([1]), grid_size, 1, image_size)
+    r, c = (int(v) for v in t[..., 4].nonzero()[0])
+    return (r, c, *[round(float(v), 5) for v in t[r, c, :4]])
+
+@register_exercise("9.1", reference=_yolo_cell_reference, atol=1e-4,
+                   hint="el centro es ((x1 + x2)/2, (y1 + y2)/2); en unidades de celda, multiplicalo por S y dividilo por el "
+                        "lado de la imagen; la fila sale de y y la columna de x; w y h se dividen por el lado de la imagen.")
+def _cases_9_1():
+    return [Case("caja de 16×8 en 64×64, S = 4", args=((12., 40., 28., 48.), 4, 64)),
+            Case("centro justo en el borde de una celda", args=((0., 0., 16., 16.), 8, 64)),
+            Case("S = 7 como YOLOv1 en 448×448", args=((100., 50., 300., 250.), 7, 448)),
+            Case("caja que toca el borde derecho", args=((40., 10., 64., 30.), 8, 64)),
+            Case("caja chica", args=((33., 2., 37., 9.), 8, 64))]
+
+def _ap_11_reference(recall, precision):
+    rc, pr = np.asarray(recall, np.float64), np.asarray(precision, np.float64)
+    return float(np.mean([pr[rc >= r].max() if (rc >= r).any() else 0.0 for r in np.linspace(0, 1, 11)]))
+
+@register_exercise("9.2", reference=_ap_11_reference,
+                   hint="para cada r en 0, 0,1, …, 1, tomá la máxima precisión entre los puntos con exhaustividad ≥ r "
+                        "(0 si no hay ninguno) y promediá los 11 valores.")
+def _cases_9_2():
+    rng = np.random.default_rng(9)
+    hits = rng.random(30) < 0.6
+    tp, fp = np.cumsum(hits), np.cumsum(~hits)
+    return [Case("el ejemplo de la clase", args=([0.25, 0.5, 0.5, 0.75, 0.75], [1.0, 1.0, 2/3, 0.75, 0.6])),
+            Case("detector perfecto", args=([0.5, 1.0], [1.0, 1.0])),
+            Case("nunca llega a toda la exhaustividad", args=([0.1, 0.2, 0.3], [1.0, 0.5, 0.6])),
+            Case("30 detecciones al azar, 25 objetos", args=((tp/25).tolist(), (tp/(tp + fp)).tolist()))]
+
+def _roi_pool_reference(feature, box, output_size, spatial_scale):
+    from torchvision.ops import roi_pool
+    return roi_pool(feature[None], [torch.tensor([box], dtype=feature.dtype)], output_size, spatial_scale)[0]
+
+@register_exercise("9.3", reference=_roi_pool_reference,
+                   hint="como torchvision: x1 = round(x1·escala), x2 = round(x2·escala), ancho = max(x2 − x1 + 1, 1); la "
+                        "celda j va de floor(j·ancho/p) a ceil((j + 1)·ancho/p) (más x1, recortado al mapa); celda vacía → 0.")
+def _cases_9_3():
+    g = torch.Generator().manual_seed(9)
+    f = torch.randn(3, 12, 16, generator=g)
+    return [Case("caja entera, escala 1", args=(f, (0., 0., 15., 11.), 2, 1.0)),
+            Case("mapa de paso 4 (escala 0,25)", args=(f, (8.3, 4.6, 40.2, 30.9), 3, 0.25)),
+            Case("salida 7×7 de una caja chica", args=(f, (2., 3., 6., 5.), 7, 1.0)),
+            Case("caja que se sale del mapa", args=(f, (10., 6., 30., 20.), 2, 1.0)),
+            Case("alto y ancho distintos", args=(f, (1., 1., 14., 4.), (2, 4), 1.0))]
