@@ -144,3 +144,124 @@ def test_vgg19_features_offline(monkeypatch, capsys):
     assert list(feats(torch.rand(1, 3, 16, 16))) == ["relu1_1", "relu2_1", "relu3_1"]
     with pytest.raises(ValueError, match="True, False o 'auto'"):
         vgg19_features("si")
+
+
+# --- oclusión, gradientes integrados, AdaIN, características al azar y ejercicios ---
+from vpc2.interpret import (RandomTextureFeatures, adain, brush_strokes, channel_mean_std, integrated_gradients,
+                            mean_std_loss, occlusion, style_features)
+from vpc2.ejercicios import run_exercise
+
+
+@pytest.mark.parametrize("window,stride,baseline", [(4, 2, 0.0), (3, 3, 0.5), (5, 4, 0.0), (14, 1, 0.0)])
+def test_occlusion_matches_captum(one_thread, window, stride, baseline):
+    captum = pytest.importorskip("captum.attr")
+    torch.manual_seed(0)
+    model = simple_cnn(5, channels=(4, 8)).eval()
+    x, t = torch.rand(3, 3, 14, 14), torch.tensor([0, 3, 1])
+    ref = captum.Occlusion(model).attribute(x, target=t, sliding_window_shapes=(3, window, window),
+                                            strides=(3, stride, stride), baselines=baseline)
+    assert_close(occlusion(model, x, t, window, stride, baseline), ref, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [2, 20, 50])
+@pytest.mark.parametrize("random_baseline", [False, True])
+def test_integrated_gradients_matches_captum(one_thread, steps, random_baseline):
+    captum = pytest.importorskip("captum.attr")
+    torch.manual_seed(steps)
+    model = simple_cnn(5, channels=(4, 8)).eval()
+    x, t = torch.rand(3, 3, 12, 12), torch.tensor([4, 0, 2])
+    baseline = torch.rand_like(x) if random_baseline else None
+    ref = captum.IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x) if baseline is None else baseline,
+                                                      target=t, n_steps=steps, method="riemann_trapezoid")
+    assert_close(integrated_gradients(model, x, t, baseline=baseline, steps=steps), ref, atol=1e-6, rtol=1e-4)
+
+
+def test_integrated_gradients_completeness(one_thread):
+    torch.manual_seed(0)
+    model = simple_cnn(5, channels=(4, 8)).eval()
+    x, t = torch.rand(2, 3, 12, 12), torch.tensor([1, 3])
+    ig = integrated_gradients(model, x, t, steps=200)
+    with torch.no_grad():
+        gap = model(x)[torch.arange(2), t] - model(torch.zeros_like(x))[torch.arange(2), t]
+    assert_close(ig.sum((1, 2, 3)), (1 - 1 / 200) * gap, atol=2e-3, rtol=2e-2)
+
+
+def test_occlusion_and_ig_bad_input():
+    model = simple_cnn(5, channels=(4, 8))
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="entero positivo"):
+        occlusion(model, x, 0, window=2, stride=0)
+    with pytest.raises(ValueError, match="no entra"):
+        occlusion(model, x, 0, window=9, stride=1)
+    with pytest.raises(ValueError, match="al menos 2"):
+        integrated_gradients(model, x, 0, steps=1)
+
+
+def test_adain_is_instance_norm():
+    torch.manual_seed(0)
+    c, s = torch.randn(2, 4, 5, 6), 3 * torch.randn(2, 4, 7, 3) + 2
+    for eps in (1e-5, 0.3):
+        mean = s.mean((2, 3), keepdim=True)
+        std = (s.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+        assert_close(adain(c, s, eps=eps), torch.nn.functional.instance_norm(c, eps=eps) * std + mean)
+    assert_close(mean_std_loss([s], [channel_mean_std(s)]), torch.tensor(0.0))
+    assert mean_std_loss([c[:, :, :, :3]], [channel_mean_std(s)]) > 0
+    with pytest.raises(ValueError, match="mismo"):
+        adain(c, s[:, :2])
+
+
+def test_gatys_layer_weighting():
+    torch.manual_seed(0)
+    f, a = torch.randn(1, 6, 4, 5), torch.randn(1, 6, 4, 5)
+    raw = lambda t: t.reshape(6, 20) @ t.reshape(6, 20).T
+    expected = ((raw(f) - raw(a)) ** 2).sum() / (4 * 6 ** 2 * 20 ** 2)          # E_ℓ de Gatys et al.
+    assert_close(style_loss([f], [gram_matrix(a)]), expected)
+    assert_close(style_loss([f, a], [gram_matrix(a), gram_matrix(a)]), expected / 2)   # w_ℓ = 1/L
+
+
+def test_random_texture_features_and_style(one_thread, capsys):
+    feats = style_features(False)
+    assert isinstance(feats, RandomTextureFeatures) and not feats.pretrained
+    out = feats(torch.rand(1, 3, 32, 32))
+    assert list(out) == ["escala0", "escala1", "escala2", "escala3"] and out["escala3"].shape == (1, 64, 4, 4)
+    content, style = torch.rand(3, 32, 32), brush_strokes(32)
+    img, hist = style_transfer(content, style, feats, style_weight=1e3, steps=10)
+    assert img.shape == content.shape
+    if len(hist["style"]) == 10:
+        assert hist["style"][-1] < hist["style"][0]
+    _, hist_ms = style_transfer(content, style, feats, steps=3, style_stat="meanstd")
+    assert hist_ms["style"][0] > 0
+
+
+def _wrong_shape_gram(f):
+    return f.reshape(f.shape[0], f.shape[1], -1)
+
+
+def _wrong_scale_gram(f):
+    n, c, h, w = f.shape
+    g = f.reshape(n, c, h * w)
+    return g @ g.transpose(1, 2)
+
+
+def _adain_unbiased(c, s, eps=1e-5):
+    return ((c - c.mean((2, 3), keepdim=True)) / (c.var((2, 3), keepdim=True) + eps).sqrt()
+            * (s.var((2, 3), keepdim=True) + eps).sqrt() + s.mean((2, 3), keepdim=True))
+
+
+def _adain_swapped(c, s, eps=1e-5):
+    return adain(s, c, eps)
+
+
+@pytest.mark.parametrize("label,wrong", [("11.1", _wrong_shape_gram), ("11.1", _wrong_scale_gram),
+                                         ("11.2", _adain_unbiased), ("11.2", _adain_swapped),
+                                         ("11.3", lambda cam, masks: masks.flatten(1).float().mean(1)),
+                                         ("11.3", lambda cam, masks: masks.flatten(1).gather(1, cam.flatten(1).argmin(1, keepdim=True))[:, 0].float())])
+def test_exercises_reject_wrong_answers(label, wrong):
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message
+
+
+def test_exercises_accept_reference():
+    from vpc2.interpret import _adain_reference, _pointing_reference
+    for label, fn in [("11.1", gram_matrix), ("11.2", _adain_reference), ("11.2", adain), ("11.3", _pointing_reference)]:
+        assert run_exercise(label, fn).passed, label

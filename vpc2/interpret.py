@@ -1,4 +1,4 @@
-"""Qué mira una red: saliencia por gradiente, SmoothGrad y Grad-CAM escritos a mano (comparados con pytorch-grad-cam), un clasificador que aprende un atajo y las explicaciones que lo delatan, una medida de si el mapa apunta al objeto, y la transferencia de estilo de Gatys con matrices de Gram.
+"""Qué mira una red: saliencia, SmoothGrad, Grad-CAM, oclusión y gradientes integrados escritos a mano (comparados con pytorch-grad-cam y captum), un clasificador que aprende un atajo, las pruebas de cordura de las explicaciones, y la transferencia de estilo de Gatys (matrices de Gram) y de AdaIN.
 
 Docs: https://vpc2-curso.github.io/vpc2/interpretabilidad_y_estilo.html.md"""
 
@@ -16,14 +16,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import has_network, max_batches
+from .ejercicios import Case, register_exercise
 from .data import Figuras, image_to_tensor
 from .models import VGG_CFGS, make_vgg_features
-from .vis import to_numpy_image
+from .vis import IMAGENET_MEAN, IMAGENET_STD, to_numpy_image
 
 # %% auto #0
-__all__ = ['SHORTCUT_COLORS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19_LAYERS', 'figuras_with_masks', 'add_shortcut', 'saliency',
-           'grad_cam', 'overlay_cam', 'show_cams', 'energy_in_mask', 'vit_reshape_transform', 'gram_matrix',
-           'content_loss', 'style_loss', 'FeatureExtractor', 'vgg19_features', 'tv_loss', 'style_transfer']
+__all__ = ['SHORTCUT_COLORS', 'VGG19_LAYERS', 'figuras_with_masks', 'add_shortcut', 'saliency', 'grad_cam', 'overlay_cam',
+           'show_cams', 'energy_in_mask', 'vit_reshape_transform', 'occlusion', 'integrated_gradients', 'gram_matrix',
+           'content_loss', 'style_loss', 'channel_mean_std', 'adain', 'mean_std_loss', 'FeatureExtractor',
+           'vgg19_features', 'RandomTextureFeatures', 'style_features', 'brush_strokes', 'tv_loss', 'style_transfer']
 
 # %% ../nbs/11_interpretabilidad_y_estilo.ipynb #e8a663e5
 def figuras_with_masks(n: int, size: int, seed: int = 0, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -110,7 +112,7 @@ def saliency(model: nn.Module, x: torch.Tensor, class_idx=None, smooth: int = 0,
 
 # %% ../nbs/11_interpretabilidad_y_estilo.ipynb #474110ff
 def _minmax(cam: torch.Tensor) -> torch.Tensor:
-    "Lleva cada mapa (N, h, w) a [0, 1] como pytorch-grad-cam: (m − mín) / (máx + 1e-7)."
+    "Lleva cada mapa (N, h, w) a [0, 1] como pytorch-grad-cam: resta el mínimo y divide por el nuevo máximo (máx − mín) + 1e-7."
     cam = cam - cam.amin((1, 2), keepdim=True)
     return cam / (cam.amax((1, 2), keepdim=True) + 1e-7)
 
@@ -123,7 +125,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target_layer: nn.Module, class_i
     """Grad-CAM (Selvaraju et al., 2017) de `target_layer` para `class_idx` (None: la clase predicha; un entero o uno por imagen):
     (N, H, W) en [0, 1], lo mismo que `pytorch_grad_cam.GradCAM` con `ClassifierOutputTarget`. Un *hook* hacia adelante guarda
     la activación A (N, K, h, w) y otro sobre ella, su gradiente; el mapa es ReLU(Σ_k α_k A_k) con α_k el gradiente promedio del
-    canal k, normalizado y agrandado a (H, W). `reshape_transform` lleva la salida de la capa a (N, K, h, w) (p. ej. los tokens
+    canal k, normalizado e interpolado a (H, W). `reshape_transform` lleva la salida de la capa a (N, K, h, w) (p. ej. los tokens
     de un ViT a su grilla: `vit_reshape_transform`). Si la capa corre varias veces, se usa la última."""
     _check_batch(x)
     if not isinstance(target_layer, nn.Module):
@@ -208,6 +210,54 @@ def vit_reshape_transform(grid_size: tuple[int, int], prefix_tokens: int = 1) ->
         return tokens[:, prefix_tokens:].unflatten(1, (gh, gw)).permute(0, 3, 1, 2)
     return reshape
 
+# %% ../nbs/11_interpretabilidad_y_estilo.ipynb #77245d35
+def occlusion(model: nn.Module, x: torch.Tensor, target, window: int, stride: int, baseline: float = 0.0) -> torch.Tensor:
+    """Oclusión (Zeiler y Fergus, 2014), la de `captum.attr.Occlusion`: tapa con `baseline` una ventana de `window`×`window`
+    píxeles (todos los canales), la corre de a `stride` y anota cuánto baja el *logit* de `target` (un entero o uno por imagen).
+    Cada píxel recibe el promedio de las bajadas de las ventanas que lo taparon; como en captum, la última
+    ventana de cada fila puede quedar cortada por el borde. Devuelve (N, C, H, W)."""
+    _check_batch(x)
+    for name, v in (("window", window), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r}: tiene que ser un entero positivo (en píxeles).")
+    n, c, h, w = x.shape
+    if window > min(h, w): raise ValueError(f"window={window} no entra en una imagen de {h}×{w}: usá una ventana más chica.")
+    x = x.detach()
+    with _EvalMode(model), torch.no_grad():
+        logits = model(x)
+        idx = _class_indices(logits, target)
+        score = logits.gather(1, idx[:, None])[:, 0]
+        total, count = torch.zeros_like(x), torch.zeros_like(x)
+        for top in range(0, h - window + stride, stride):        # como captum: la última ventana puede quedar cortada por el borde
+            for left in range(0, w - window + stride, stride):
+                xo = x.clone()
+                xo[:, :, top:top + window, left:left + window] = baseline
+                drop = score - model(xo).gather(1, idx[:, None])[:, 0]
+                total[:, :, top:top + window, left:left + window] += drop[:, None, None, None]
+                count[:, :, top:top + window, left:left + window] += 1
+    return total / count.clamp_min(1)
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target, baseline: torch.Tensor | None = None,
+                         steps: int = 50) -> torch.Tensor:
+    """Gradientes integrados (Sundararajan et al., 2017), los de `captum.attr.IntegratedGradients` con `method='riemann_trapezoid'`:
+    (x − x′)·∫₀¹ ∂y_c/∂x(x′ + t(x − x′)) dt, con la integral por trapecios en `steps` puntos de 0 a 1 (pesos 1/steps y 1/(2·steps) en las puntas, como captum: suman
+    1 − 1/steps). `baseline` x′: None (ceros) o un tensor que se pueda expandir a la forma de `x`. Completitud: la suma de las
+    atribuciones ≈ (1 − 1/steps)·(y_c(x) − y_c(x′)). Devuelve (N, C, H, W)."""
+    _check_batch(x)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps={steps!r}: hacen falta al menos 2 puntos para la regla del trapecio.")
+    x = x.detach()
+    baseline = torch.zeros_like(x) if baseline is None else torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    alphas = torch.linspace(0, 1, steps).tolist()
+    weights = [0.5 / steps] + [1 / steps] * (steps - 2) + [0.5 / steps]   # trapecios con paso 1/steps, como captum
+    total = torch.zeros_like(x)
+    with _EvalMode(model), torch.enable_grad():
+        with torch.no_grad(): idx = _class_indices(model(x), target)
+        for a, wt in zip(alphas, weights):
+            xi = (baseline + a * (x - baseline)).requires_grad_(True)
+            total += wt * torch.autograd.grad(model(xi).gather(1, idx[:, None]).sum(), xi)[0]
+    return (x - baseline) * total
+
 # %% ../nbs/11_interpretabilidad_y_estilo.ipynb #53b9a81f
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     "Matriz de Gram de mapas (N, C, H, W) → (N, C, C): G_ij = Σ_p F_ip F_jp / (C·H·W), qué canales se activan juntos."
@@ -226,13 +276,42 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(features, target)
 
 def style_loss(features: Sequence[torch.Tensor], target_grams: Sequence[torch.Tensor]) -> torch.Tensor:
-    "Pérdida de estilo: suma sobre capas del error cuadrático medio entre la matriz de Gram de `features` y la del estilo."
+    """Pérdida de estilo de Gatys et al. (2016): Σ_ℓ w_ℓ · ¼ Σ_ij (G^ℓ_ij − A^ℓ_ij)², con las Gram de `gram_matrix` (ya divididas
+    por C·H·W, así que es su E_ℓ = Σ (G − A)² / (4 N² M²) sobre las Gram sin normalizar) y pesos iguales w_ℓ = 1/(número de capas)."""
     if len(features) != len(target_grams) or not len(features):
         raise ValueError(f"Hay {len(features)} capas de estilo y {len(target_grams)} matrices de Gram del estilo: tienen que coincidir (y ser al menos una).")
-    return sum(F.mse_loss(gram_matrix(f), g) for f, g in zip(features, target_grams))
+    return sum(0.25 * (gram_matrix(f) - g).pow(2).sum() for f, g in zip(features, target_grams)) / len(features)
+
+def channel_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    "Media y desvío de cada canal de mapas (N, C, H, W) sobre H×W, (N, C, 1, 1) cada uno; el desvío es √(varianza sesgada + eps), como `F.instance_norm`."
+    if not isinstance(features, torch.Tensor) or features.ndim != 4:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"Se esperaban mapas (N, C, H, W) y llegó {shape}; para una sola imagen usá features[None].")
+    mean = features.mean((2, 3), keepdim=True)
+    return mean, (features.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+
+def adain(content_features: torch.Tensor, style_features: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """AdaIN (Huang y Belongie, 2017): normaliza cada canal de `content_features` (N, C, H, W) a media 0 y desvío 1 sobre H×W
+    (normalización por instancia) y le pone la media y el desvío de ese canal en `style_features` (N, C, H′, W′)."""
+    mc, sc = channel_mean_std(content_features, eps)
+    ms, ss = channel_mean_std(style_features, eps)
+    if content_features.shape[:2] != style_features.shape[:2]:
+        raise ValueError(f"Contenido {tuple(content_features.shape)} y estilo {tuple(style_features.shape)} tienen que tener el mismo "
+                         "número de imágenes y de canales (el tamaño H×W puede ser distinto).")
+    return (content_features - mc) / sc * ss + ms
+
+def mean_std_loss(features: Sequence[torch.Tensor], targets: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Pérdida de estilo de Huang y Belongie (2017): Σ_ℓ ‖μ(F^ℓ) − μ_ℓ‖² + ‖σ(F^ℓ) − σ_ℓ‖², con `targets` los pares (μ, σ) de cada
+    capa del estilo (`channel_mean_std`): sólo la media y el desvío de cada canal, no sus correlaciones."""
+    if len(features) != len(targets) or not len(features):
+        raise ValueError(f"Hay {len(features)} capas de estilo y {len(targets)} pares (media, desvío): tienen que coincidir (y ser al menos uno).")
+    total = 0.0
+    for f, (m, s) in zip(features, targets):
+        mf, sf = channel_mean_std(f)
+        total = total + (mf - m).pow(2).sum() + (sf - s).pow(2).sum()
+    return total
 
 # %% ../nbs/11_interpretabilidad_y_estilo.ipynb #f9940212
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 VGG19_LAYERS = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu4_2": 22, "relu5_1": 29}
 
 class FeatureExtractor(nn.Module):
@@ -264,9 +343,10 @@ class FeatureExtractor(nn.Module):
             if i in by_index: out[by_index[i]] = h
         return {k: out[k] for k in self.layers}
 
-def vgg19_features(pretrained: bool | str = "auto", seed: int = 0) -> FeatureExtractor:
+def vgg19_features(pretrained: bool | str = "auto", seed: int = 0, fallback: bool = True) -> FeatureExtractor | None:
     """Extractor de VGG-19 para transferencia de estilo. `pretrained=True` (o `'auto'` con red): pesos de ImageNet y las capas del
-    artículo; si no hay red o la descarga falla, avisa y usa pesos al azar (semilla `seed`) con las capas bajas."""
+    artículo; si no hay red o la descarga falla, avisa y usa pesos al azar (semilla `seed`) con las capas bajas
+    (o devuelve None si `fallback=False`)."""
     if pretrained not in (True, False, "auto"): raise ValueError(f"pretrained={pretrained!r}: usá True, False o 'auto'.")
     if pretrained is True or (pretrained == "auto" and has_network()):
         try:
@@ -276,6 +356,7 @@ def vgg19_features(pretrained: bool | str = "auto", seed: int = 0) -> FeatureExt
             return FeatureExtractor(cnn, VGG19_LAYERS, pretrained=True)
         except Exception as e:   # sin red, servidor caído, archivo corrupto
             print(f"No se pudieron obtener los pesos de VGG-19 ({type(e).__name__}: {e}).")
+    if not fallback: return None
     print(f"Aviso: sin pesos preentrenados, uso VGG-19 con pesos al azar (semilla {seed}) y sus capas bajas: "
           "capturan color y textura, pero no el contenido semántico.")
     with torch.random.fork_rng(devices=[]):
@@ -285,6 +366,58 @@ def vgg19_features(pretrained: bool | str = "auto", seed: int = 0) -> FeatureExt
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, nonlinearity="relu"); nn.init.zeros_(m.bias)
     layers = {k: VGG19_LAYERS[k] for k in ("relu1_1", "relu2_1", "relu3_1")}
     return FeatureExtractor(cnn, layers, content_layers=("relu3_1",), style_layers=tuple(layers), pretrained=False)
+
+# %% ../nbs/11_interpretabilidad_y_estilo.ipynb #48ce042a
+class RandomTextureFeatures(nn.Module):
+    """Red de una capa con filtros al azar en varias escalas, a la manera de Ustyuzhaninov et al. (2017): en cada nivel de una
+    pirámide de la imagen (promedios de 2×2 sucesivos) aplica `channels` filtros `kernel`×`kernel` al azar (He) y una ReLU.
+    Devuelve un dict `'escala0'`, `'escala1'`, … → mapas (N, channels, H/2^s, W/2^s). Estilo en todas, contenido en `'escala2'`."""
+    def __init__(self, channels: int = 64, kernel: int = 5, levels: int = 4, seed: int = 0):
+        super().__init__()
+        if levels < 1 or channels < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"channels={channels}, kernel={kernel}, levels={levels}: hacen falta enteros positivos y un kernel impar.")
+        gen = torch.Generator().manual_seed(seed)
+        std = (2 / (3 * kernel * kernel)) ** 0.5
+        self.register_buffer("weight", torch.randn(levels, channels, 3, kernel, kernel, generator=gen) * std)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None])
+        self.register_buffer("std", torch.tensor(IMAGENET_STD)[:, None, None])
+        self.style_layers = tuple(f"escala{s}" for s in range(levels))
+        self.content_layers = (self.style_layers[min(2, levels - 1)],)
+        self.pretrained = False
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        "Imágenes (N, 3, H, W) en [0, 1] → dict nombre de escala → activaciones."
+        h, out = (x - self.mean) / self.std, {}
+        for s, name in enumerate(self.style_layers):
+            if s: h = F.avg_pool2d(h, 2)
+            out[name] = F.relu(F.conv2d(h, self.weight[s], padding=self.weight.shape[-1] // 2))
+        return out
+
+def style_features(pretrained: bool | str = "auto", seed: int = 0) -> nn.Module:
+    """Características para transferencia de estilo: con `pretrained=True` (o `'auto'` y red) la VGG-19 de ImageNet con las capas
+    del artículo (`vgg19_features(True)`); si no, o si la descarga falla, `RandomTextureFeatures(seed=seed)`."""
+    if pretrained not in (True, False, "auto"): raise ValueError(f"pretrained={pretrained!r}: usá True, False o 'auto'.")
+    if pretrained is True or (pretrained == "auto" and has_network()):
+        features = vgg19_features(True, seed=seed, fallback=False)
+        if features is not None: return features
+    print(f"Características: filtros al azar en 4 escalas (semilla {seed}), sin pesos preentrenados.")
+    return RandomTextureFeatures(seed=seed)
+
+# %% ../nbs/11_interpretabilidad_y_estilo.ipynb #65b0cf75
+def brush_strokes(side: int = 128, n: int = 900, seed: int = 0) -> torch.Tensor:
+    "Imagen de estilo procedural (3, side, side) en [0, 1]: pinceladas cortas de azules, amarillos y naranjas siguiendo un remolino."
+    import math
+    from PIL import Image, ImageDraw
+    rng, big = np.random.default_rng(seed), 2 * side
+    img = Image.new("RGB", (big, big), (20, 40, 110)); draw = ImageDraw.Draw(img)
+    palette = [(250, 210, 40), (255, 240, 150), (40, 90, 200), (10, 30, 90), (120, 180, 240), (240, 120, 30)]
+    for _ in range(n):
+        x, y = rng.uniform(0, big, 2)
+        angle = math.sin(6 * x / big) + 1.5 * math.cos(5 * y / big)          # orientación que gira por la imagen
+        length, color = rng.uniform(8, 20) * big / 256, palette[rng.integers(len(palette))]
+        dx, dy = length * math.cos(angle), length * math.sin(angle)
+        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=color, width=max(1, int(rng.integers(3, 6) * big / 256)))
+    return image_to_tensor(np.asarray(img.resize((side, side), Image.LANCZOS)).copy())
 
 # %% ../nbs/11_interpretabilidad_y_estilo.ipynb #22432f78
 def _as_image(t, name: str) -> torch.Tensor:
@@ -301,15 +434,17 @@ def tv_loss(img: torch.Tensor) -> torch.Tensor:
 
 def style_transfer(content: torch.Tensor, style: torch.Tensor, features: Callable, content_layers: Sequence[str] | None = None,
                    style_layers: Sequence[str] | None = None, content_weight: float = 1.0, style_weight: float = 1e4,
-                   tv_weight: float = 0.0, steps: int = 200, lr: float = 0.05, init: str = "content", seed: int = 0,
+                   tv_weight: float = 0.0, steps: int = 200, lr: float = 0.03, init: str = "content", seed: int = 0, style_stat: str = "gram",
                    callback: Callable | None = None) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Transferencia de estilo de Gatys et al. (2016): optimiza con Adam los píxeles de una imagen para que sus activaciones en
     `content_layers` se parezcan a las de `content` y sus matrices de Gram en `style_layers` a las de `style`. `content`, `style`:
     (3, H, W) en [0, 1] (pueden tener tamaños distintos); `features(x)` devuelve un dict nombre → mapas (por defecto, sus
-    `content_layers`/`style_layers`). `init`: `'content'` (la foto) o `'noise'`. Hace `max_batches(steps)` pasos.
+    `content_layers`/`style_layers`). `init`: `'content'` (la foto; el artículo usa ruido) o `'noise'`. `style_stat`: `'gram'` (Gatys)
+    o `'meanstd'` (media y desvío por canal, la pérdida de AdaIN). Hace `max_batches(steps)` pasos.
     Devuelve la imagen (3, H, W) en [0, 1] y la historia `{'content', 'style', 'total'}` (un valor por paso, antes del paso)."""
     content, style = _as_image(content, "content"), _as_image(style, "style")
     if init not in ("content", "noise"): raise ValueError(f"init={init!r}: usá 'content' (empezar por la foto) o 'noise'.")
+    if style_stat not in ("gram", "meanstd"): raise ValueError(f"style_stat={style_stat!r}: usá 'gram' (Gatys) o 'meanstd' (AdaIN).")
     content_layers = tuple(content_layers if content_layers is not None else getattr(features, "content_layers", ("relu4_2",)))
     style_layers = tuple(style_layers if style_layers is not None else
                          getattr(features, "style_layers", ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")))
@@ -320,7 +455,7 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor, features: Callabl
         missing = [k for k in (*content_layers, *style_layers) if k not in fc]
         if missing: raise KeyError(f"features no devuelve las capas {missing}; devuelve {list(fc)}.")
         c_targets = [fc[k] for k in content_layers]
-        s_targets = [gram_matrix(fs[k]) for k in style_layers]
+        s_targets = [gram_matrix(fs[k]) if style_stat == "gram" else channel_mean_std(fs[k]) for k in style_layers]
     gen = torch.Generator(device=device).manual_seed(seed)
     start = content if init == "content" else torch.rand(content.shape, generator=gen, device=device)
     img = start.clone().requires_grad_(True)
@@ -330,7 +465,7 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor, features: Callabl
         opt.zero_grad()
         f = features(img)
         lc = sum(content_loss(f[k], t) for k, t in zip(content_layers, c_targets))
-        ls = style_loss([f[k] for k in style_layers], s_targets)
+        ls = (style_loss if style_stat == "gram" else mean_std_loss)([f[k] for k in style_layers], s_targets)
         loss = content_weight * lc + style_weight * ls + (tv_weight * tv_loss(img) if tv_weight else 0.0)
         loss.backward()
         opt.step()
@@ -338,3 +473,32 @@ def style_transfer(content: torch.Tensor, style: torch.Tensor, features: Callabl
         for k, v in (("content", lc), ("style", ls), ("total", loss)): history[k].append(float(v.detach()))
         if callback is not None: callback(step, img.detach())
     return img.detach()[0], history
+
+# %% ../nbs/11_interpretabilidad_y_estilo.ipynb #dbc75182
+@register_exercise("11.1", reference=lambda f: gram_matrix(f), hint="Aplaná las posiciones (reshape a (N, C, H·W)) y multiplicá por la transpuesta; no te olvides de dividir por C·H·W.")
+def _cases_11_1():
+    g = torch.Generator().manual_seed(0)
+    return [Case(f"mapas {s}", args=(torch.randn(*s, generator=g),)) for s in [(1, 3, 4, 4), (2, 5, 3, 7), (3, 1, 2, 2)]]
+
+def _adain_reference(content, style, eps=1e-5):
+    "AdaIN con `F.instance_norm`, la referencia del ejercicio 11.2."
+    return F.instance_norm(content, eps=eps) * channel_mean_std(style, eps)[1] + channel_mean_std(style, eps)[0]
+
+@register_exercise("11.2", reference=_adain_reference, hint="Media y varianza sobre las dimensiones (2, 3) con keepdim=True; la varianza, sesgada (unbiased=False), y eps dentro de la raíz.")
+def _cases_11_2():
+    g = torch.Generator().manual_seed(1)
+    return [Case("mismo tamaño", args=(torch.randn(2, 3, 5, 5, generator=g), 2 * torch.randn(2, 3, 5, 5, generator=g) + 1)),
+            Case("estilo de otro tamaño", args=(torch.randn(1, 4, 6, 4, generator=g), torch.rand(1, 4, 3, 9, generator=g))),
+            Case("eps grande", args=(torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 2, 4, 4, generator=g)), kwargs=dict(eps=0.5))]
+
+def _pointing_reference(cam, masks):
+    "Referencia del ejercicio 11.3."
+    return masks.flatten(1).gather(1, cam.flatten(1).argmax(1, keepdim=True))[:, 0].float()
+
+@register_exercise("11.3", reference=_pointing_reference, hint="Buscá el índice del máximo en el mapa aplanado (flatten(1).argmax(1)) y mirá la máscara aplanada en ese índice.")
+def _cases_11_3():
+    g = torch.Generator().manual_seed(2)
+    cam = torch.rand(4, 6, 6, generator=g); masks = torch.zeros(4, 6, 6, dtype=torch.bool)
+    masks[0, :3] = True; masks[1, 3:] = True; masks[2] = True
+    flat = cam.flatten(1).argmax(1); masks[3].view(-1)[flat[3]] = True
+    return [Case("cuatro mapas al azar", args=(cam, masks)), Case("un mapa", args=(cam[:1], ~masks[:1]))]
