@@ -462,3 +462,70 @@ def test_backbone_libraries_name():
     assert BACKBONE_LIBRARIES == ("timm", "torchvision")
     with pytest.raises(ValueError, match=r"Usá una de \('timm', 'torchvision'\)"):
         check_model_name("resnet18", library="keras")
+
+
+# --- ejercicios del cuaderno 06: la comprobación rechaza respuestas equivocadas
+from vpc2.ejercicios import run_exercise
+
+
+def test_exercise_6_1_rejects_wrong_answers():
+    assert run_exercise("6.1", lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)).passed
+    for wrong in (lambda m: sum(p.numel() for p in m.parameters()),                       # cuenta también lo congelado
+                  lambda m: len([p for p in m.parameters() if p.requires_grad])):         # tensores, no parámetros
+        r = run_exercise("6.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def _freeze_before(model, name):
+    trainable = False
+    for n, child in model.named_children():
+        trainable = trainable or n == name
+        child.requires_grad_(trainable)
+    return model
+
+
+def test_exercise_6_2_rejects_wrong_answers():
+    assert run_exercise("6.2", _freeze_before).passed
+
+    def off_by_one(model, name):                                  # congela también `name`
+        trainable = False
+        for n, child in model.named_children():
+            child.requires_grad_(trainable); trainable = trainable or n == name
+        return model
+
+    def no_unfreeze(model, name):                                 # no descongela lo que ya venía congelado
+        seen = False
+        for n, child in model.named_children():
+            seen = seen or n == name
+            if not seen: child.requires_grad_(False)
+        return model
+
+    for wrong in (off_by_one, no_unfreeze, lambda m, n: None):
+        r = run_exercise("6.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_6_3_rejects_wrong_answers():
+    def right(lr, n, div): return [lr] if n == 1 else [lr * div ** (-(n - 1 - k) / (n - 1)) for k in range(n)]
+    assert run_exercise("6.3", right).passed
+    linear = lambda lr, n, div: [lr] if n == 1 else [lr / div + (lr - lr / div) * k / (n - 1) for k in range(n)]
+    for wrong in (linear, lambda lr, n, div: right(lr, n, div)[::-1], lambda lr, n, div: right(lr, n, div)[:-1]):
+        r = run_exercise("6.3", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+# --- los pesos de Figuras que trae el paquete (test_resnet)
+def test_shipped_weights_are_used_and_verified(tmp_path):
+    from vpc2.transfer import SHIPPED_WEIGHTS, shipped_weights, shipped_weights_dir
+    model = create_backbone("test_resnet", 3, pretrained="figuras", verbose=False)
+    assert "incluidos en el paquete" in model.vpc2_weights["detalle"]
+    state, meta, path = shipped_weights("test_resnet")
+    assert path.parent == shipped_weights_dir() and path.stat().st_size < 500_000
+    assert meta["exactitud_prueba_cuantizada"] >= 0.85
+    head = find_head(model)
+    for k, v in model.state_dict().items():
+        if not k.startswith(head + "."): assert torch.equal(v, state[k]), k
+    (tmp_path/path.name).write_bytes(path.read_bytes()[:-1] + b"x")     # un byte cambiado: error claro, no pesos raros
+    with pytest.raises(RuntimeError, match="dañados"):
+        shipped_weights("test_resnet", folder=tmp_path)
+    assert ("timm", "test_resnet", 0) in SHIPPED_WEIGHTS and shipped_weights("test_resnet", seed=1) is None

@@ -7,8 +7,10 @@ Docs: https://vpc2-curso.github.io/vpc2/transfer_learning.html.md"""
 # %% ../nbs/06_transfer_learning.ipynb #f93d2ee5
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
+import importlib.resources
 import json
 import pickle
 import time
@@ -25,16 +27,18 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
 from .core import cache_dir, has_network, is_smoke, max_batches, setup_offline, smoke_size
+from .ejercicios import Case, register_exercise
 from .data import FIGURAS_CLASSES, Figuras, image_to_tensor
 from .models import markdown_table
 from .train import Learner, load_checkpoint, save_checkpoint
 from .vis import IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['BACKBONE_LIBRARIES', 'PRETRAINED_CHOICES', 'find_head', 'replace_head', 'available_models', 'check_model_name',
-           'FigurasPretraining', 'weights_stats', 'figuras_tensors', 'figuras_weights_path', 'pretrain_on_figuras',
-           'load_figuras_weights', 'PretrainedFallbackWarning', 'create_backbone', 'freeze', 'unfreeze',
-           'TrainableReport', 'trainable_report', 'param_groups', 'make_transforms']
+__all__ = ['BACKBONE_LIBRARIES', 'SHIPPED_RECIPE', 'SHIPPED_WEIGHTS', 'PRETRAINED_CHOICES', 'find_head', 'replace_head',
+           'available_models', 'check_model_name', 'FigurasPretraining', 'weights_stats', 'figuras_tensors',
+           'figuras_weights_path', 'pretrain_on_figuras', 'load_figuras_weights', 'shipped_weights_dir',
+           'quantize_state', 'dequantize_state', 'shipped_weights', 'PretrainedFallbackWarning', 'create_backbone',
+           'freeze', 'unfreeze', 'TrainableReport', 'trainable_report', 'param_groups', 'make_transforms']
 
 # %% ../nbs/06_transfer_learning.ipynb #e7932a1c
 _HEAD_ATTRS = ("fc", "classifier", "head", "heads")
@@ -212,6 +216,47 @@ def load_figuras_weights(path) -> tuple[dict, dict]:
         raise RuntimeError(f"No pude leer los pesos de {path} ({type(e).__name__}: {str(e)[:120]}). El archivo está dañado "
                            "o no lo escribió vpc2: borralo y se volverá a entrenar, o elegí otra semilla.") from e
 
+# %% ../nbs/06_transfer_learning.ipynb #5b1e7c2a
+SHIPPED_RECIPE = FigurasPretraining(n_images=8000, epochs=15, batch_size=64, lr=3e-3)   # la de los pesos que trae el paquete
+SHIPPED_WEIGHTS = {("timm", "test_resnet", 0): "b018a199ad82d90554c0e94d568f444082fc1b971ff33d68ffe6177c35fdf362"}
+# (biblioteca, nombre, semilla) → SHA-256 del archivo de vpc2/pesos/ (lo imprime tools/make_pretrained.py)
+
+def shipped_weights_dir() -> Path:
+    "Carpeta de los pesos de *Figuras* que vienen dentro del paquete `vpc2` (datos del paquete: van en la rueda)."
+    return Path(str(importlib.resources.files("vpc2")))/"pesos"
+
+def quantize_state(state: dict) -> dict:
+    """Cuantiza a 8 bits, por canal de salida, los tensores de pesos (2 o más dimensiones) de un `state_dict`: cada uno pasa
+    a `{"q": int8, "scale": float32}` (4 veces más chico); el resto (sesgos, BatchNorm, contadores) queda igual."""
+    out = {}
+    for k, v in state.items():
+        if v.is_floating_point() and v.ndim >= 2:
+            scale = v.abs().flatten(1).amax(1).clamp_min(1e-12) / 127
+            q = (v / scale.view(-1, *[1] * (v.ndim - 1))).round().clamp(-127, 127).to(torch.int8)
+            out[k] = {"q": q, "scale": scale.float()}
+        else: out[k] = v.clone()
+    return out
+
+def dequantize_state(packed: dict) -> dict:
+    "La inversa de `quantize_state`: un `state_dict` de `float32` que `load_state_dict` acepta."
+    return {k: (v["q"].float() * v["scale"].view(-1, *[1] * (v["q"].ndim - 1))) if isinstance(v, dict) else v
+            for k, v in packed.items()}
+
+def shipped_weights(name: str, library: str = "timm", seed: int = 0, folder=None) -> tuple[dict, dict, Path] | None:
+    """Los pesos de *Figuras* que trae el paquete para (`library`, `name`, `seed`): (`state_dict`, metadatos, archivo), o
+    `None` si el paquete no los trae. El archivo (de `folder`, por defecto `shipped_weights_dir()`) se verifica con su
+    SHA-256 antes de leerlo."""
+    digest = SHIPPED_WEIGHTS.get((library, name, seed))
+    path = Path(folder or shipped_weights_dir())/f"{library}-{name.replace('/', '_')}-figuras-s{seed}.pt"
+    if digest is None or not path.is_file(): return None
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != digest:
+        raise RuntimeError(f"Los pesos de {path.name} que trae vpc2 están dañados o son de otra versión (SHA-256 {found[:12]}…, "
+                           f"esperaba {digest[:12]}…). Reinstalá vpc2 (pip install --force-reinstall vpc2) o regeneralos "
+                           "con tools/make_pretrained.py.")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return dequantize_state(ckpt["state_dict_q"]), ckpt["meta"], path
+
 # %% ../nbs/06_transfer_learning.ipynb #0c780c60
 _LOAD_ERRORS = (OSError, RuntimeError, pickle.UnpicklingError, EOFError)   # sin red, servidor caído, archivo dañado
 
@@ -247,9 +292,13 @@ def _imagenet_torchvision(name: str, num_classes: int, **kwargs) -> tuple[nn.Mod
 
 def _figuras_backbone(name: str, num_classes: int, library: str, seed: int, config: FigurasPretraining | None,
                       verbose: bool, **kwargs) -> tuple[nn.Module, str, Path]:
-    "La arquitectura `name` con los pesos propios de *Figuras* (entrenados ahora o leídos de la caché) y cabeza nueva."
-    path = pretrain_on_figuras(name, library, seed, config, verbose)
-    state, meta = load_figuras_weights(path)
+    """La arquitectura `name` con los pesos propios de *Figuras* y cabeza nueva: los que trae el paquete (receta de
+    fábrica, `config=None`) o, si no los trae, entrenados ahora o leídos de la caché."""
+    shipped = shipped_weights(name, library, seed) if config is None else None
+    if shipped is not None: state, meta, path = shipped
+    else:
+        path = pretrain_on_figuras(name, library, seed, config, verbose)
+        state, meta = load_figuras_weights(path)
     size = meta["receta"]["size"]
     kwargs = {**_size_kwargs(name, library, size), **kwargs}   # un ViT queda al tamaño con que se preentrenó
     model = _build(name, len(meta["clases"]), library, **kwargs)
@@ -261,8 +310,10 @@ def _figuras_backbone(name: str, num_classes: int, library: str, seed: int, conf
                            "argumentos (para imágenes en gris, repetí el canal: x.expand(-1, 3, -1, -1)) o usá pretrained=None.") from e
     replace_head(model, num_classes)
     cfg = meta["receta"]
-    detail = (f"preentrenados por vpc2 en Figuras (semilla {seed}, {cfg['n_images']} imágenes de {cfg['size']} px, "
-              f"{cfg['epochs']} épocas; exactitud en Figuras {meta['exactitud_validacion']:.1%})")
+    where = " e incluidos en el paquete" if shipped is not None else ""
+    acc = meta.get("exactitud_prueba_cuantizada", meta["exactitud_validacion"])
+    detail = (f"preentrenados por vpc2 en Figuras{where} (semilla {seed}, {cfg['n_images']} imágenes de {cfg['size']} px, "
+              f"{cfg['epochs']} épocas; exactitud en Figuras {acc:.1%})")
     if meta.get("humo"): detail += " en una corrida de humo: entrenamiento cortado, pesos que no aprendieron"
     return model, detail, path
 
@@ -281,8 +332,8 @@ def _check_pretrained(pretrained) -> str:
 
 def _fallback_message(name: str, why: str) -> str:
     return (f"No conseguí los pesos de ImageNet de {name} ({why}). En su lugar uso los que vpc2 preentrena en Figuras "
-            "(formas geométricas sintéticas, con la receta FigurasPretraining(); se entrenan una sola vez y quedan en la "
-            "caché): alcanzan para que el código corra, pero no son ImageNet y transfieren mucho menos. Para los pesos "
+            "(formas geométricas sintéticas; los de test_resnet vienen con el paquete, los de otras arquitecturas se "
+            "entrenan una sola vez con FigurasPretraining() y quedan en la caché): alcanzan para que el código corra, pero no son ImageNet y transfieren mucho menos. Para los pesos "
             "reales: conectate a internet y volvé a crear el modelo (en Colab ya hay red), o pasá un archivo local con "
             "pretrained_cfg_overlay=dict(file=...). Con pretrained='imagenet' no hay reemplazo (error); con "
             "pretrained='figuras' lo pedís a propósito y no hay aviso.")
@@ -462,3 +513,56 @@ def make_transforms(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Seque
     flips = [v2.RandomHorizontalFlip()] if flip else []
     val = [v2.Resize(round(size / 0.875), antialias=True), v2.CenterCrop(size)]   # 224 ← 256, como en ImageNet
     return {"train": v2.Compose([v2.ToImage(), *train, *flips, *to_tensor]), "val": v2.Compose([v2.ToImage(), *val, *to_tensor])}
+
+# %% ../nbs/06_transfer_learning.ipynb #e6000001
+def _ex6_models():
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    frozen_first = copy.deepcopy(mlp); frozen_first[0].requires_grad_(False)
+    cnn = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    only_bias = copy.deepcopy(cnn); only_bias.requires_grad_(False); only_bias[0].bias.requires_grad_(True)
+    return {"MLP sin congelar": mlp, "MLP con la primera capa congelada": frozen_first, "CNN entera": cnn,
+            "CNN con sólo el sesgo de la conv entrenable": only_bias}
+
+@register_exercise("6.1", hint="recorré model.parameters(), quedate con los que tienen requires_grad y sumá p.numel().",
+                   reference=lambda model: sum(p.numel() for p in model.parameters() if p.requires_grad))
+def _cases_6_1():
+    return [Case(name, args=(m,)) for name, m in _ex6_models().items()]
+
+def _grad_flags(model: nn.Module) -> dict: return {n: p.requires_grad for n, p in model.named_parameters()}
+
+def _ref_freeze_before(model: nn.Module, name: str) -> nn.Module:
+    names = [n for n, _ in model.named_children()]
+    for n, child in model.named_children(): child.requires_grad_(names.index(n) >= names.index(name))
+    return model
+
+def _compare_flags(obtained, expected, case) -> str | None:
+    if not isinstance(obtained, nn.Module): return f"esperaba que devolvieras el modelo y devolviste {type(obtained).__name__}"
+    wrong = [n for n, flag in _grad_flags(expected).items() if _grad_flags(obtained).get(n) != flag]
+    if wrong:
+        state = "entrenable" if _grad_flags(expected)[wrong[0]] else "congelado"
+        return f"{len(wrong)} parámetros con requires_grad equivocado; p. ej. {wrong[0]!r} tendría que quedar {state}"
+    return None
+
+@register_exercise("6.2", reference=_ref_freeze_before, compare=_compare_flags,
+                   hint="recorré model.named_children() en orden: congelá (requires_grad_(False)) hasta encontrar `name` y "
+                        "dejá entrenable (requires_grad_(True)) ese bloque y todos los que siguen.")
+def _cases_6_2():
+    torch.manual_seed(0)
+    net = nn.Sequential()
+    for n, m in (("stem", nn.Conv2d(3, 4, 3)), ("layer1", nn.Conv2d(4, 4, 3)), ("layer2", nn.Conv2d(4, 8, 3)), ("fc", nn.Linear(8, 2))):
+        net.add_module(n, m)
+    all_frozen = copy.deepcopy(net).requires_grad_(False)
+    return [Case("cortar en layer2", args=(copy.deepcopy(net), "layer2")), Case("cortar en el primero (nada congelado)", args=(copy.deepcopy(net), "stem")),
+            Case("cortar en la cabeza (extractor fijo)", args=(copy.deepcopy(net), "fc")),
+            Case("todo venía congelado: hay que descongelar desde layer1", args=(all_frozen, "layer1"),
+                 hint="lo que queda desde `name` tiene que terminar entrenable aunque antes estuviera congelado.")]
+
+@register_exercise("6.3", atol=0, hint="es una progresión geométrica: el primer grupo aprende con lr / div, el último con lr, y cada "
+                               "grupo multiplica al anterior por div ** (1 / (n_groups - 1)).")
+def _cases_6_3():
+    return [Case("tres grupos, div 100", args=(1e-3, 3, 100), expected=[1e-5, 1e-4, 1e-3]),
+            Case("dos grupos, div 10", args=(1e-2, 2, 10), expected=[1e-3, 1e-2]),
+            Case("cuatro grupos, div 1000", args=(3e-3, 4, 1000), expected=[3e-6, 3e-5, 3e-4, 3e-3]),
+            Case("un solo grupo: la tasa de la cabeza", args=(3e-3, 1, 10), expected=[3e-3],
+                 hint="con un solo grupo no hay progresión: es la tasa lr.")]
