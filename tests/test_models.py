@@ -403,3 +403,40 @@ def test_lenet5_sparse_c3_has_the_papers_1516_parameters():
 
 def test_compound_scaling_keys_in_spanish():
     assert compound_scaling(0) == {"phi": 0, "profundidad": 1.0, "ancho": 1.0, "resolución": 224, "factor_macs": 1.0}
+
+
+# Ejercicios del cuaderno 05: la comprobación acepta la solución y rechaza respuestas equivocadas.
+from vpc2.ejercicios import run_exercise  # noqa: E402
+
+
+def test_exercise_5_1_conv_params():
+    right = lambda c_in, c_out, k, groups=1, bias=True: c_out * (c_in // groups) * k * k + (c_out if bias else 0)
+    assert run_exercise("5.1", right).passed
+    for wrong in (lambda c_in, c_out, k, groups=1, bias=True: c_out * c_in * k * k + (c_out if bias else 0),   # ignora groups
+                  lambda c_in, c_out, k, groups=1, bias=True: c_out * (c_in // groups) * k * k + c_out,         # sesgo siempre
+                  lambda c_in, c_out, k, groups=1, bias=True: c_out * (c_in // groups) * k):                    # k en vez de k²
+        r = run_exercise("5.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_5_2_conv_macs():
+    right = lambda c_in, c_out, k, side, groups=1: side * side * c_out * (c_in // groups) * k * k
+    assert run_exercise("5.2", right).passed
+    for wrong in (lambda c_in, c_out, k, side, groups=1: side * side * c_out * c_in * k * k,        # ignora groups
+                  lambda c_in, c_out, k, side, groups=1: side * c_out * (c_in // groups) * k * k,   # un solo lado
+                  lambda c_in, c_out, k, side, groups=1: (side - k + 1) ** 2 * c_out * (c_in // groups) * k * k):   # sin padding
+        r = run_exercise("5.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_5_3_separable_conv():
+    right = lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
+                                              nn.Conv2d(c_in, c_out, 1, bias=False))
+    assert run_exercise("5.3", right).passed
+    for wrong in (lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)),       # una densa
+                  lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, c_in, 3, groups=c_in, bias=False),      # sin padding
+                                                    nn.Conv2d(c_in, c_out, 1, bias=False)),
+                  lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in),       # con sesgo
+                                                    nn.Conv2d(c_in, c_out, 1))):
+        r = run_exercise("5.3", wrong)
+        assert not r.passed and "caso" in r.message

@@ -863,3 +863,48 @@ def compare_architectures(names: list[str], sizes: tuple[int, ...] = (64, 224), 
         latency = measure_latency(models, s, reps=reps, in_channels=in_channels)
         for row in rows: row[f"ms {s}"] = latency[row["modelo"]] * 1000
     return rows
+
+# %% ../nbs/05_arquitecturas.ipynb #9543d926
+from .ejercicios import Case, register_exercise
+
+def _conv_params_reference(c_in, c_out, k, groups=1, bias=True):
+    return count_params(nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias, device="meta"))
+
+@register_exercise("5.1", reference=_conv_params_reference,
+                   hint="cada filtro ve sólo c_in / groups canales; el sesgo agrega un número por filtro.")
+def _cases_5_1():
+    return [Case("AlexNet conv1: 3 → 64, 11×11", args=(3, 64, 11)), Case("VGG: 256 → 256, 3×3", args=(256, 256, 3)),
+            Case("1×1 sin sesgo: 256 → 64", args=(256, 64, 1), kwargs=dict(bias=False)),
+            Case("por profundidad: 32 canales, 3×3, groups = 32", args=(32, 32, 3), kwargs=dict(groups=32, bias=False)),
+            Case("dos grupos (AlexNet del artículo): 96 → 256, 5×5", args=(96, 256, 5), kwargs=dict(groups=2))]
+
+def _conv_macs_reference(c_in, c_out, k, side, groups=1):
+    conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, groups=groups, bias=False)
+    return count_macs(conv, (1, c_in, side, side))
+
+@register_exercise("5.2", reference=_conv_macs_reference,
+                   hint="cada número de la salida (side·side·c_out) hace una multiplicación-acumulación por peso de su filtro.")
+def _cases_5_2():
+    return [Case("3 → 8, 3×3 sobre 10×10", args=(3, 8, 3, 10)), Case("5×5, 64 → 64 sobre 16×16", args=(64, 64, 5, 16)),
+            Case("1×1, 64 → 16 sobre 16×16", args=(64, 16, 1, 16)),
+            Case("por profundidad, 64 canales sobre 16×16", args=(64, 64, 3, 16), kwargs=dict(groups=64))]
+
+def _check_separable(obtained, expected, case):
+    c_in, c_out = case.args
+    if not isinstance(obtained, nn.Module): return f"esperaba un nn.Module y obtuve {type(obtained).__name__}"
+    convs = [m for m in obtained.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != 2: return f"esperaba dos convoluciones (por profundidad y 1×1) y encontré {len(convs)}"
+    dw, pw = convs
+    if dw.groups != c_in or dw.kernel_size != (3, 3): return "la primera convolución tiene que ser 3×3 con groups = c_in"
+    if pw.kernel_size != (1, 1) or pw.out_channels != c_out: return "la segunda convolución tiene que ser 1×1 de c_in a c_out canales"
+    want = 9 * c_in + c_in * c_out
+    got = sum(m.weight.numel() for m in convs) + sum(m.bias.numel() for m in convs if m.bias is not None)
+    if got != want: return f"las convoluciones tienen {got} parámetros y deberían tener 9·c_in + c_in·c_out = {want} (sin sesgo)"
+    out = obtained(torch.zeros(2, c_in, 8, 8))
+    if tuple(out.shape) != (2, c_out, 8, 8): return f"con una entrada (2, {c_in}, 8, 8) esperaba salida (2, {c_out}, 8, 8) y obtuve {tuple(out.shape)}"
+    return None
+
+@register_exercise("5.3", compare=_check_separable,
+                   hint="nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False) y después nn.Conv2d(c_in, c_out, 1, bias=False).")
+def _cases_5_3():
+    return [Case("8 → 16", args=(8, 16)), Case("32 → 32", args=(32, 32)), Case("3 → 24", args=(3, 24))]
