@@ -180,8 +180,10 @@ def test_im2col_matches_F_conv2d_at_each_thread_count(threads):
             out = conv2d_im2col(x, w, b, s, p, d)
             assert_close(out, ref, **tol)
             g = torch.randn(ref.shape, generator=gen)
+            # el gradiente de los pesos suma N·H·W = 3072 productos en la forma grande: el redondeo llega a ~1e-4
+            gtol = dict(rtol=1e-3, atol=5e-4) if xs == big[0] else {}
             for got, want in zip(torch.autograd.grad(out, (x, w, b), g), torch.autograd.grad(ref, (x, w, b), g)):
-                assert_close(got, want, **tol)
+                assert_close(got, want, **gtol)
 
 
 def test_workspace_is_reused_without_overwriting_results():

@@ -88,6 +88,7 @@ def _out_size(size: int, kernel: int, stride: int, pads: tuple[int, int], dilati
                          "dilation más chicos, o una imagen más grande.")
     return out
 
+# %% ../nbs/04_convolucion.ipynb #bbfcb02b
 def conv_output_size(size: int | Sequence[int], kernel_size, stride=1, padding=0, dilation=1):
     """Tamaño espacial de salida de `nn.Conv1d/2d/3d`: $\\lfloor (n + 2p - d(k-1) - 1)/s \\rfloor + 1$ por dimensión.
 
@@ -268,6 +269,7 @@ def free_im2col_workspace() -> int:
     bufs.clear()
     return freed
 
+# %% ../nbs/04_convolucion.ipynb #e6cc5e24
 def patch_view(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:
     """Todas las ventanas de `x` `(N,C,H,W)` como una vista `(N, C, kH, kW, H_out, W_out)` de la entrada rellenada,
     sin copiarlas: `patch_view(...)[n, :, :, :, i, j]` es la ventana de la salida `(i, j)`, y
@@ -328,7 +330,6 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
         return Conv2dIm2col.apply(x, weight, bias, stride, padding, dilation)
     return _conv2d_forward(x, weight, bias, stride_, pads, dilation_, out_hw)
-
 
 # %% ../nbs/04_convolucion.ipynb #6b1946f1
 def _check_pool2d(x, kernel_size, stride, padding, dilation, fn: str):
@@ -595,6 +596,7 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
                              "cociente_lazos": naive_s/base, "carga_antes": load_before, "carga_despues": os.getloadavg()[0]})
     return rows
 
+# %% ../nbs/04_convolucion.ipynb #bfb26d7f
 def format_benchmark(rows: list[dict]) -> str:
     "Tabla de texto de `benchmark_conv`: por forma, una línea por cantidad de hilos con milisegundos y cocientes (÷ F.conv2d)."
     head = f"{'entrada ⊛ pesos':<32} {'hilos':>5} {'F.conv2d':>9} {'im2col':>16} {'GEMM sola':>16} {'unfold':>16} {'lazos':>24}"
@@ -632,7 +634,6 @@ def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> li
         if floor: text += " | la GEMM sola: " + ", ".join(f"{v:.2f}×" for _, v in sorted(floor.items()))
         out.append((f"{shape[0]} ⊛ {shape[1]}: im2col ÷ F.conv2d (≤ {goal}×) {text} → {'cumple' if ok else 'NO cumple'}", ok))
     return out
-
 
 # %% ../nbs/04_convolucion.ipynb #c44c10fd
 from .ejercicios import Case, register_exercise
