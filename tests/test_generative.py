@@ -1,4 +1,4 @@
-"Pruebas de `vpc2.generative`: KL, VAE, GAN, difusión (contra diffusers), FID (contra torchmetrics) y errores en español."
+"Pruebas de `vpc2.generative`: KL, VAE, GAN, difusión (contra diffusers, que está en el extra dev y acá se exige), FID (contra torchmetrics), ejercicios y errores en español."
 import math
 
 import numpy as np
@@ -7,7 +7,9 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from vpc2.generative import (VAE, DenoisingUNet, Discriminator, FeatureExtractor, Generator, NoiseSchedule,
+from vpc2.ejercicios import run_exercise
+from vpc2.generative import (VAE, DenoisingUNet, Discriminator, Generator, NoiseSchedule, active_units, modes_covered,
+                             ring_of_gaussians, train_vae, vae_terms,
                              diffusion_loss, discriminator_loss, fid_from_features, frechet_distance, generator_loss,
                              interpolate, judge_samples, kl_normal, reparameterize, sample_diffusion, timestep_embedding,
                              train_diffusion, train_gan, vae_loss)
@@ -90,7 +92,8 @@ def test_generator_discriminator_shapes_and_training_step():
 
 # ---------------- Difusión
 def _diffusers():
-    return pytest.importorskip("diffusers")
+    import diffusers            # extra dev: estas comparaciones corren siempre en las pruebas
+    return diffusers
 
 
 def test_add_noise_matches_diffusers():
@@ -136,17 +139,48 @@ def test_t_out_of_range_is_a_spanish_error(t):
             sched.step(x0, t, x0)
 
 
-def test_images_not_in_minus_one_one_are_rejected():
+def test_images_out_of_range_warn_and_types_are_checked():
     sched = NoiseSchedule()
     x = torch.rand(2, 1, 4, 4) * 255
-    with pytest.raises(ValueError, match=r"\[-1, 1\].*127.5"):
+    with pytest.warns(UserWarning, match=r"\[-1, 1\].*127.5"):
         sched.add_noise(x, torch.randn_like(x), 3)
-    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        sched.add_noise(torch.rand(2, 1, 4, 4) * 1.5, torch.randn(2, 1, 4, 4), 3)
-    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        diffusion_loss(DenoisingUNet(width=8), sched, x)
+    with pytest.warns(UserWarning, match="escalalos"):
+        diffusion_loss(DenoisingUNet(width=8), sched, torch.randn(2, 1, 4, 4) * 3)
     with pytest.raises(TypeError, match="entero"):
         sched.add_noise(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 4), 2.0)
+    with pytest.raises(ValueError, match="forma de x_t"):
+        sched.step(torch.zeros(1, 1, 4, 4), 5, torch.zeros(2, 1, 4, 4))
+
+
+@pytest.mark.parametrize("n", [50, 10, 1000, 7])
+def test_ddim_step_matches_diffusers(n):
+    ref = _diffusers().DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    ref.set_timesteps(n)
+    sched = NoiseSchedule()
+    assert torch.equal(sched.timesteps(n), ref.timesteps)
+    x, eps = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4) * 2
+    for t in ref.timesteps[[0, len(ref.timesteps) // 2, -1]]:
+        assert_close(sched.ddim_step(eps, int(t), x, n, eta=0.0), ref.step(eps, t, x, eta=0.0).prev_sample,
+                     rtol=1e-5, atol=1e-5)
+        ours = sched.ddim_step(eps, int(t), x, n, eta=1.0, generator=torch.Generator().manual_seed(3))
+        theirs = ref.step(eps, t, x, eta=1.0, generator=torch.Generator().manual_seed(3)).prev_sample
+        assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_ddim_sampling_is_deterministic_and_guidance_interpolates():
+    torch.manual_seed(0)
+    unet, sched = DenoisingUNet(width=8, num_classes=3), NoiseSchedule()
+    y = torch.tensor([0, 1, 2])
+    a = sample_diffusion(unet, sched, 3, (1, 8, 8), 5, y=y, method="ddim", generator=torch.Generator().manual_seed(0))
+    b = sample_diffusion(unet, sched, 3, (1, 8, 8), 5, y=y, method="ddim", generator=torch.Generator().manual_seed(0))
+    assert_close(a, b)
+    u = sample_diffusion(unet, sched, 3, (1, 8, 8), 5, method="ddim", generator=torch.Generator().manual_seed(0))
+    w0 = sample_diffusion(unet, sched, 3, (1, 8, 8), 5, y=y, guidance=0.0, method="ddim", generator=torch.Generator().manual_seed(0))
+    assert_close(u, w0, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="una por imagen"):
+        sample_diffusion(unet, sched, 2, (1, 8, 8), 5, y=y)
+    with pytest.raises(ValueError, match="cond_drop"):
+        train_diffusion(DenoisingUNet(width=8), sched, [], 1, cond_drop=0.2)
 
 
 def test_timestep_embedding():
@@ -161,8 +195,9 @@ def test_unet_shapes_conditioning_and_sampling():
     unet = DenoisingUNet(width=8, num_classes=4)
     x = torch.randn(3, 1, 8, 8)
     assert unet(x, torch.tensor([1, 2, 3]), torch.tensor([0, 1, 3])).shape == x.shape
-    with pytest.raises(ValueError, match="num_classes"):
-        unet(x, 1)
+    assert_close(unet(x, 1), unet(x, 1, torch.full((3,), 4)))                 # sin y: la clase nula (índice 4)
+    with pytest.raises(ValueError, match="no es condicional"):
+        DenoisingUNet(width=8)(x, 1, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="múltiplos de 4"):
         unet(torch.randn(1, 1, 6, 6), 1, torch.tensor([0]))
     sched = NoiseSchedule()
@@ -208,13 +243,7 @@ def test_fid_matches_torchmetrics_with_custom_features():
         fid_from_features(torch.rand(1, 6), torch.rand(5, 6))
 
 
-def test_feature_extractor_and_judge_samples():
-    clf = nn.Sequential(nn.Flatten(), nn.Linear(4, 7), nn.ReLU(), nn.Linear(7, 3))
-    feats = FeatureExtractor(clf)
-    assert feats.num_features == 7 and feats(torch.rand(2, 1, 2, 2)).shape == (2, 7)
-    with pytest.raises(TypeError, match="nn.Linear"):
-        FeatureExtractor(nn.Sequential(nn.Flatten(), nn.ReLU()))
-
+def test_judge_samples():
     class Oracle(nn.Module):   # la clase está escrita en el primer píxel
         def __init__(self): super().__init__(); self.w = nn.Parameter(torch.zeros(1))
         def forward(self, x): return torch.eye(3)[x.flatten(1)[:, 0].long()] * 40
@@ -223,3 +252,63 @@ def test_feature_extractor_and_judge_samples():
     assert j["counts"].tolist() == [20, 20, 20] and j["coverage"] == 3 and j["score"] == pytest.approx(3.0, rel=1e-4)
     j = judge_samples(Oracle(), torch.zeros(60, 1, 2, 2), 3)
     assert j["coverage"] == 1 and j["score"] == pytest.approx(1.0, rel=1e-4)
+
+
+# ---------------- VAE contra autoencoder, anillo
+def test_autoencoder_is_deterministic_and_train_vae_reports_both_terms():
+    x = torch.rand(40, 1, 8, 8)
+    ae, vae = VAE(size=8, latent_dim=3, width=8, variational=False), VAE(size=8, latent_dim=3, width=8)
+    assert_close(ae(x)[0], ae(x)[0])
+    assert not torch.allclose(vae(x)[0], vae(x)[0])
+    rec, kl = vae_terms(vae(x), x)
+    assert rec > 0 and kl >= 0
+    h = train_vae(ae, x, x[:10], epochs=2, batch_size=16)
+    assert set(h) == {"rec", "kl"} and len(h["rec"]) == 2
+    assert active_units(torch.stack([torch.randn(200), torch.full((200,), 3.0)], 1)) == 1
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        active_units(torch.zeros(1, 4))
+
+
+def test_ring_and_modes_covered():
+    pts, centers = ring_of_gaussians(1600, generator=torch.Generator().manual_seed(0))
+    assert pts.shape == (1600, 2) and centers.shape == (8, 2)
+    assert_close(centers.norm(dim=1), torch.full((8,), 2.0))
+    assert modes_covered(pts, centers, 0.15)[0] == 8
+    assert modes_covered(pts[(pts[:, 0] > 1.5)], centers, 0.15)[0] == 1       # sólo el modo de la derecha
+    with pytest.raises(ValueError, match="positivos"):
+        ring_of_gaussians(0)
+
+
+# ---------------- Ejercicios: cada comprobación rechaza respuestas equivocadas
+def test_exercise_12_1_rejects_wrong_answers():
+    from vpc2.generative import kl_normal as right
+    assert run_exercise("12.1", right).passed
+    for wrong in (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv - 1),               # sin sumar: forma (N, D)
+                  lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv).sum(1),            # falta el −1
+                  lambda mu, lv: (mu ** 2 + lv.exp() - lv - 1).sum(1)):             # falta el ½
+        r = run_exercise("12.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_12_2_rejects_wrong_answers():
+    def right(x0, eps, t, ab):
+        a = ab[t].reshape(-1, 1, 1, 1)
+        return a.sqrt() * x0 + (1 - a).sqrt() * eps
+    assert run_exercise("12.2", right).passed
+    for wrong in (lambda x0, eps, t, ab: ab[t].reshape(-1, 1, 1, 1) * x0 + (1 - ab[t].reshape(-1, 1, 1, 1)) * eps,  # sin raíces
+                  lambda x0, eps, t, ab: right(x0, eps, t - 1, ab),                                               # t corrido
+                  lambda x0, eps, t, ab: right(x0, eps, t, ab)[0]):                                               # forma
+        r = run_exercise("12.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_12_3_rejects_wrong_answers():
+    def right(x, e, ab_t, ab_prev):
+        x0 = (x - math.sqrt(1 - ab_t) * e) / math.sqrt(ab_t)
+        return math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * e
+    assert run_exercise("12.3", right).passed
+    for wrong in (lambda x, e, ab_t, ab_prev: right(x, e, ab_t, ab_prev).clamp(-1, 1) * 0 + (x - math.sqrt(1 - ab_t) * e) / math.sqrt(ab_t),  # devuelve x̂₀
+                  lambda x, e, ab_t, ab_prev: right(x, e, ab_prev, ab_t),                                                    # ᾱ al revés
+                  lambda x, e, ab_t, ab_prev: right(x, e, ab_t, ab_prev)[:1]):                                               # forma
+        r = run_exercise("12.3", wrong)
+        assert not r.passed and "caso" in r.message

@@ -8,10 +8,10 @@ from torch.testing import assert_close
 from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
 
 from vpc2.data import Figuras
-from vpc2.segmentation import (IGNORE, UNet, bilinear_kernel, check_masks, class_weights, conv_transpose2d, dice_loss,
-                               dice_score, evaluate_instances, figuras_trimap, fully_convolutional, instance_masks,
-                               mean_iou, one_hot_mask, pets_segmentation, pixel_accuracy, semantic_tensors,
-                               tiny_maskrcnn, trimap_to_mask)
+from vpc2.segmentation import (ASPP, IGNORE, UNet, bilinear_kernel, boundary_band, check_segmentation_masks, class_weights,
+                               colorize_mask, conv_transpose2d, dice_loss, dice_score, evaluate_instances, figuras_trimap,
+                               fully_convolutional, instance_losses, instance_masks, mean_iou, one_hot_mask, panoptic_quality,
+                               pets_segmentation, pixel_accuracy, semantic_tensors, tiny_maskrcnn, trimap_to_mask)
 from vpc2.train import simple_cnn
 
 
@@ -56,12 +56,12 @@ def test_unet_errors(one_thread):
     with pytest.raises(ValueError, match="depth >= 1"): UNet(3, 2, depth=0)
 
 
-def test_check_masks_errors():
+def test_check_segmentation_masks_errors():
     m = torch.randint(0, 3, (2, 8, 8))
-    with pytest.raises(TypeError, match="enteros"): check_masks(m.float(), 3)
-    with pytest.raises(ValueError, match="nearest"): check_masks(m, 3, images=torch.zeros(2, 3, 8, 9))
-    with pytest.raises(ValueError, match="num_classes=2"): check_masks(m, 2)
-    assert check_masks(torch.where(m > 1, IGNORE, m), 2, ignore_index=IGNORE).dtype == torch.int64
+    with pytest.raises(TypeError, match="enteros"): check_segmentation_masks(m.float(), 3)
+    with pytest.raises(ValueError, match="nearest"): check_segmentation_masks(m, 3, images=torch.zeros(2, 3, 8, 9))
+    with pytest.raises(ValueError, match="num_classes=2"): check_segmentation_masks(m, 2)
+    assert check_segmentation_masks(torch.where(m > 1, IGNORE, m), 2, ignore_index=IGNORE).dtype == torch.int64
 
 
 def test_mask_formats():
@@ -156,3 +156,134 @@ def test_tiny_maskrcnn_trains_and_evaluates(one_thread):
     result = evaluate_instances(model, data)
     assert 0.0 <= result["map_50"] <= 1.0 or result["map_50"] == -1
     with pytest.raises(ValueError, match="fondo"): tiny_maskrcnn(1, 48)
+
+
+def test_class_weights_eigen_fergus():
+    "f_c se mide sobre las imágenes que contienen la clase c (Eigen y Fergus, 2015), no sobre todo el conjunto."
+    masks = torch.tensor([[[0, 0], [0, 0]], [[0, 0], [1, 1]]])
+    assert_close(class_weights(masks, 2), torch.tensor([5/6, 5/4]))
+
+
+def test_unet_without_skips_same_parameters(one_thread):
+    a, b = UNet(3, 4, 4, depth=2), UNet(3, 4, 4, depth=2, skips=False)
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+    b.load_state_dict(a.state_dict()); a.eval(); b.eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad(): assert not torch.allclose(a(x), b(x))
+
+
+def test_dice_loss_formula_divides_by_all_classes():
+    torch.manual_seed(1)
+    logits, t = torch.randn(2, 5, 6, 6), torch.randint(0, 3, (2, 6, 6))        # clases 3 y 4 ausentes
+    p, oh = logits.softmax(1), F.one_hot(t, 5).permute(0, 3, 1, 2).float()
+    d = 2*(p*oh).sum((0, 2, 3))/(p + oh).sum((0, 2, 3))
+    assert_close(dice_loss(logits, t), (1 - d[:3]).sum()/5)
+
+
+def test_aspp_equals_torchvision(one_thread):
+    from torchvision.models.segmentation.deeplabv3 import ASPP as TorchvisionASPP
+    torch.manual_seed(0)
+    ref = TorchvisionASPP(8, (1, 2, 4), 12)
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(); m.running_var.uniform_(0.5, 2.0); m.weight.data.normal_(); m.bias.data.normal_()
+    ours = ASPP(8, (1, 2, 4), 12)
+    ours.load_state_dict(ref.state_dict())
+    ref.eval(); ours.eval()
+    x = torch.randn(2, 8, 11, 7)
+    with torch.no_grad(): assert_close(ours(x), ref(x))
+    with pytest.raises(ValueError, match="enteros positivos"): ASPP(8, (0,), 4)
+
+
+def _blocky_panoptic(g, n=2):
+    cat = torch.randint(0, 4, (n, 4, 5), generator=g).repeat_interleave(3, 1).repeat_interleave(2, 2)
+    inst = torch.randint(0, 3, (n, 3, 2), generator=g).repeat_interleave(4, 1).repeat_interleave(5, 2)
+    return torch.stack([cat, inst], -1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_panoptic_quality_equals_torchmetrics(seed):
+    from torchmetrics.detection import PanopticQuality
+    g = torch.Generator().manual_seed(seed)
+    target = _blocky_panoptic(g)
+    preds = torch.roll(target, shifts=(seed % 3, 1), dims=(1, 2)).clone() if seed % 2 else _blocky_panoptic(g)
+    if seed % 3 == 0: target[:, :3, :, 0] = 8                        # categoría desconocida en el objetivo: void
+    ref = PanopticQuality(things={1, 2}, stuffs={0, 3}, return_sq_and_rq=True)(preds, target)
+    assert_close(torch.tensor(panoptic_quality(preds, target, {1, 2}, {0, 3}), dtype=torch.float64), ref.double(),
+                 atol=1e-6, rtol=0)
+
+
+def test_panoptic_quality_perfect_and_errors():
+    target = torch.zeros(1, 6, 6, 2, dtype=torch.long)
+    target[0, 1:4, 1:4] = torch.tensor([1, 1]); target[0, 4:6, 3:6] = torch.tensor([1, 2])
+    assert panoptic_quality(target, target, {1}, {0}) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="agregala"): panoptic_quality(target + 5, target, {1}, {0})
+    with pytest.raises(ValueError, match="una sola"): panoptic_quality(target, target, {0, 1}, {0})
+    with pytest.raises(ValueError, match=r"\(N, H, W, 2\)"): panoptic_quality(target[..., 0], target[..., 0], {1}, {0})
+
+
+def test_boundary_band_and_colors():
+    m = torch.zeros(6, 6, dtype=torch.long); m[2:4, 2:4] = 1
+    band = boundary_band(m)
+    assert band[2, 2] and band[1, 1] and not band[0, 0] and not band[5, 5]
+    assert colorize_mask(torch.tensor([[0, IGNORE]]), 2)[0, 1].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_figuras_trimap_band_is_one_pixel_outside():
+    _, target = Figuras(1, 32, task="segmentation", seed=2)[0]
+    tm = figuras_trimap(target)
+    assert not ((tm == IGNORE) & (target["semantic"] > 0)).any()
+    assert ((tm == 1) == (target["semantic"] > 0)).all()
+
+
+def test_instance_losses_leave_model_unchanged(one_thread):
+    torch.manual_seed(0)
+    ds = Figuras(2, 48, task="segmentation")
+    data = [(torch.from_numpy(img).permute(2, 0, 1).float()/255, {k: t[k] for k in ("boxes", "labels", "masks")}) for img, t in ds]
+    model = tiny_maskrcnn(6, 48).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = instance_losses(model, data)
+    assert "loss_mask" in losses and not model.training
+    for k, v in model.state_dict().items(): assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("label,wrong", [
+    ("10.1", lambda h, k, s, p, op: (h - 1)*s - p + k + op),                 # padding una sola vez
+    ("10.1", lambda h, k, s, p, op: h*s),                                    # el tamaño ×s, sin mirar k ni p
+    ("10.2", lambda p, t, k: float(((p == t).float().mean()))),              # exactitud por píxel
+    ("10.2", lambda p, t, k: float(sum(((p == c) & (t == c)).sum()/((p == c) | (t == c)).sum().clamp(min=1)
+                                       for c in range(k))/k)),              # promedia también las clases ausentes
+    ("10.3", lambda p, t, k: float(mean_iou(p, t, k)[0])),                   # el mIoU de conjunto
+    ("10.3", lambda p, t, k: float(torch.tensor([mean_iou(p[i:i + 1], t[i:i + 1], k)[0] for i in range(len(p))]).mean())),
+])
+def test_exercises_reject_wrong_answers(label, wrong):
+    from vpc2.ejercicios import run_exercise
+    r = run_exercise(label, wrong)
+    assert not r.passed and "caso" in r.message, r.message
+
+
+def test_exercise_solutions_pass():
+    from vpc2.ejercicios import run_exercise
+    def pairwise(p, t, k):
+        ious = [((a == c) & (b == c)).sum().item()/((a == c) | (b == c)).sum().item()
+                for a, b in zip(p, t) for c in range(k) if ((a == c) | (b == c)).any()]
+        return sum(ious)/len(ious)
+    assert run_exercise("10.1", lambda h, k, s, p, op: (h - 1)*s - 2*p + k + op).passed
+    assert run_exercise("10.2", lambda p, t, k: mean_iou(p, t, k)[0]).passed
+    assert run_exercise("10.3", pairwise).passed
+
+
+def test_finetune_penn_fudan_offline(tmp_path, one_thread):
+    "El camino con red, sin red: una carpeta Penn-Fudan chica en el formato real y una Mask R-CNN sin pesos, una época."
+    from vpc2.detection import load_penn_fudan
+    from vpc2.segmentation import finetune_penn_fudan, pretrained_maskrcnn
+    for sub in ("PNGImages", "PedMasks"): (tmp_path/"PennFudanPed"/sub).mkdir(parents=True)
+    for i in range(3):
+        m = np.zeros((48, 64), np.uint8); m[5:30, 8 + 4*i:24 + 4*i] = 1; m[10:44, 40:56] = 2
+        Image.fromarray((np.random.default_rng(i).random((48, 64, 3))*255).astype(np.uint8)).save(
+            tmp_path/"PennFudanPed"/"PNGImages"/f"FudanPed{i:05d}.png")
+        Image.fromarray(m).save(tmp_path/"PennFudanPed"/"PedMasks"/f"FudanPed{i:05d}_mask.png")
+    model = pretrained_maskrcnn(2, weights=None, weights_backbone=None, min_size=48, max_size=64)
+    assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 2
+    before, after = finetune_penn_fudan(load_penn_fudan(tmp_path, download=False), model, epochs=1, n_valid=1)
+    assert {"map", "map_50"} <= set(after) and -1 <= after["map_50"] <= 1

@@ -1,4 +1,4 @@
-"Pruebas de vpc2.unsupervised: NT-Xent, exactitud de clúster, aumentación de SimCLR, autoencoder, sonda lineal y k-NN."
+"Pruebas de vpc2.unsupervised: PCA y k-means contra scikit-learn, azar por permutación, NT-Xent, exactitud de clúster, aumentación de SimCLR, autoencoder, sonda lineal y k-NN."
 from itertools import permutations
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vpc2.unsupervised import (ConvAutoencoder, SimCLR, cluster_accuracy, extract_features, knn_accuracy, linear_probe,
-                               make_encoder, nt_xent_loss, reconstruction_error, simclr_augment, train_autoencoder,
-                               train_simclr)
+from vpc2.unsupervised import (ConvAutoencoder, SimCLR, cluster_accuracy, extract_features, kmeans, knn_accuracy,
+                               linear_probe, make_encoder, nt_xent_loss, pca, permutation_chance, reconstruction_error,
+                               simclr_augment, train_autoencoder, train_simclr)
 
 
 def nt_xent_matrix(z1, z2, t):
@@ -127,3 +127,92 @@ def test_linear_probe_separable_and_features(one_thread):
     f, l = extract_features(nn.Flatten(), [(x[:5], y[:5]), (x[5:9], y[5:9])])
     torch.testing.assert_close(f, x[:9]); torch.testing.assert_close(l, y[:9])
     with pytest.raises(ValueError, match="no tiene lotes"): extract_features(nn.Flatten(), [])
+
+
+@pytest.mark.parametrize("n,d,k", [(100, 20, 5), (30, 50, 10), (200, 3, 3), (12, 12, 12)])
+def test_pca_matches_sklearn(one_thread, n, d, k):
+    from sklearn.decomposition import PCA
+    rng = np.random.default_rng(n + d)
+    x = rng.normal(size=(n, d))*rng.uniform(0.1, 3, d) + rng.normal(size=d)
+    comps, var, mean = pca(x, k)
+    ref = PCA(k, svd_solver="full").fit(x)
+    assert comps.shape == (k, d) and var.shape == (k,) and mean.shape == (d,)
+    signs = np.sign((comps.numpy()*ref.components_).sum(1, keepdims=True))   # cada componente, salvo el signo
+    np.testing.assert_allclose(signs*comps.numpy(), ref.components_, atol=1e-8)
+    np.testing.assert_allclose(var.numpy(), ref.explained_variance_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mean.numpy(), ref.mean_, atol=1e-12)
+    c32, v32, _ = pca(torch.tensor(x, dtype=torch.float32), k)                # también con tensores float32
+    assert c32.dtype == torch.float32 and np.allclose(v32.numpy(), ref.explained_variance_, rtol=1e-3)
+
+
+@pytest.mark.parametrize("seed,k,iters", [(0, 4, 100), (1, 3, 1), (2, 6, 2), (3, 5, 300), (4, 2, 5)])
+def test_kmeans_matches_sklearn_lloyd(one_thread, seed, k, iters):
+    from sklearn.cluster import KMeans
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(size=(50, 4)) + 3*rng.normal(size=4) for _ in range(4)])
+    init = x[rng.choice(len(x), k, replace=False)]
+    centers, labels = kmeans(x, k, init, iters)
+    ref = KMeans(k, init=init, n_init=1, algorithm="lloyd", max_iter=iters, tol=0).fit(x)
+    assert centers.shape == (k, 4) and labels.shape == (len(x),)
+    np.testing.assert_allclose(centers.numpy(), ref.cluster_centers_, atol=1e-10)
+    np.testing.assert_array_equal(labels.numpy(), ref.labels_)
+    init_copy = init.copy(); kmeans(x, k, init, iters); np.testing.assert_array_equal(init, init_copy)   # init no se modifica
+
+
+def test_pca_kmeans_bad_input():
+    x = torch.rand(10, 4)
+    with pytest.raises(ValueError, match=r"entre 1 y min\(N, D\)"): pca(x, 5)
+    with pytest.raises(ValueError, match=r"entre 1 y min\(N, D\)"): pca(x, 0)
+    with pytest.raises(ValueError, match=r"\(N, D\)"): pca(torch.rand(2, 3, 4), 1)
+    with pytest.raises(ValueError, match=r"forma \(3, 4\)"): kmeans(x, 3, torch.rand(2, 4))
+    with pytest.raises(ValueError, match=r"forma \(3, 4\)"): kmeans(x, 3, torch.rand(3, 5))
+    with pytest.raises(ValueError, match="entre 1"): kmeans(x, 11, torch.rand(11, 4))
+
+
+def test_permutation_chance_is_above_one_over_k():
+    y = np.arange(500) % 5
+    chance = permutation_chance(y, np.random.default_rng(0).integers(0, 5, 500), n=100)
+    assert chance.shape == (100,) and chance.min() >= 0.2 and chance.mean() > 0.21
+    assert permutation_chance(y, y, n=50).max() < 0.35            # barajar destruye un agrupamiento perfecto
+    np.testing.assert_array_equal(permutation_chance(y, y, n=5, seed=3), permutation_chance(y, y, n=5, seed=3))
+    with pytest.raises(ValueError, match="entero >= 1"): permutation_chance(y, y, n=0)
+
+
+def test_simclr_augment_color_switch(one_thread):
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    torch.testing.assert_close(simclr_augment(x, scale=(1, 1), rotate=False, flip=False, color=False), x, atol=1e-5, rtol=0)
+    v = simclr_augment(x, color=False)
+    assert v.shape == x.shape and not torch.allclose(v, x)
+
+
+def test_exercises_accept_the_solution_and_reject_wrong_answers():
+    from vpc2.ejercicios import run_exercise
+
+    def pca_reconstruct(x, k):
+        c, _, m = pca(x, k)
+        return m + (x - m) @ c.T @ c
+    assert run_exercise("13.1", pca_reconstruct).passed
+    for wrong in (lambda x, k: (x - x.mean(0)) @ pca(x, k)[0].T @ pca(x, k)[0],       # sin sumar la media
+                  lambda x, k: (x - x.mean(0)) @ pca(x, k)[0].T):                     # la proyección (N, k), no (N, D)
+        r = run_exercise("13.1", wrong); assert not r.passed and "caso" in r.message
+
+    def lloyd_step(x, centers):
+        labels = torch.cdist(x, centers).argmin(1)
+        return torch.stack([x[labels == j].mean(0) for j in range(len(centers))]), labels
+    assert run_exercise("13.2", lloyd_step).passed
+    for wrong in (lambda x, c: (lloyd_step(x, c)[0], torch.cdist(x, c).argmax(1)),   # el centro más lejano
+                  lambda x, c: (lloyd_step(x, c)[0].T, lloyd_step(x, c)[1]),         # centros traspuestos
+                  lambda x, c: (c, lloyd_step(x, c)[1])):                            # no mueve los centros
+        r = run_exercise("13.2", wrong); assert not r.passed and "caso" in r.message
+
+    def clip_loss(img, txt, temperature=0.07):
+        logits = F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T / temperature
+        t = torch.arange(len(img))
+        return (F.cross_entropy(logits, t) + F.cross_entropy(logits.T, t))/2
+    assert run_exercise("13.3", clip_loss).passed
+    for wrong in (lambda i, t, tau: F.cross_entropy(F.normalize(i, dim=1) @ F.normalize(t, dim=1).T/tau, torch.arange(len(i))),  # una sola dirección
+                  lambda i, t, tau: clip_loss(i*10, t, 1.0),                                                                        # sin temperatura
+                  lambda i, t, tau: (F.cross_entropy(i @ t.T/tau, torch.arange(len(i))) + F.cross_entropy(t @ i.T/tau, torch.arange(len(i))))/2):  # sin normalizar
+        r = run_exercise("13.3", wrong); assert not r.passed and "caso" in r.message
+    assert run_exercise("13.3", lambda *a: (_ for _ in ()).throw(NotImplementedError("Ejercicio 13.3"))).pending

@@ -1,4 +1,4 @@
-"""Tres maneras de aprender a *fabricar* imágenes —un autoencoder variacional, una GAN estilo DCGAN y un modelo de difusión (DDPM)— escritas a mano, verificadas contra PyTorch y diffusers, y juzgadas con un clasificador entrenado en los datos reales y con la FID.
+"""Tres maneras de aprender a *fabricar* imágenes —un autoencoder variacional, una GAN estilo DCGAN y un modelo de difusión (DDPM)— escritas a mano, verificadas contra PyTorch (y contra diffusers si está instalado), y juzgadas con un clasificador entrenado en los datos reales y con la FID.
 
 Docs: https://vpc2-curso.github.io/vpc2/generativos.html.md"""
 
@@ -17,29 +17,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import limit_batches, max_batches
+from .ejercicios import Case, register_exercise
 
 # %% auto #0
-__all__ = ['FeatureExtractor', 'frechet_distance', 'fid_from_features', 'judge_samples', 'kl_normal', 'reparameterize', 'VAE',
-           'vae_loss', 'interpolate', 'Generator', 'Discriminator', 'discriminator_loss', 'generator_loss', 'train_gan',
-           'NoiseSchedule', 'timestep_embedding', 'DenoisingUNet', 'diffusion_loss', 'train_diffusion',
-           'sample_diffusion']
-
-# %% ../nbs/12_generativos.ipynb #75c4db20
-class FeatureExtractor(nn.Module):
-    """Las activaciones de la penúltima capa de un clasificador `nn.Sequential` (todo menos la última lineal), como
-    extractor de características para la FID; `num_features` es su dimensión (torchmetrics la lee)."""
-    def __init__(self, classifier: nn.Sequential):
-        super().__init__()
-        if not isinstance(classifier, nn.Sequential) or not isinstance(classifier[-1], nn.Linear):
-            raise TypeError("FeatureExtractor espera un nn.Sequential que termine en nn.Linear (como simple_cnn).")
-        self.body = classifier[:-1]
-        self.num_features = classifier[-1].in_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.body(x).flatten(1)
+__all__ = ['frechet_distance', 'fid_from_features', 'judge_samples', 'kl_normal', 'reparameterize', 'VAE', 'vae_terms',
+           'vae_loss', 'interpolate', 'train_vae', 'active_units', 'Generator', 'Discriminator', 'discriminator_loss',
+           'generator_loss', 'train_gan', 'ring_of_gaussians', 'modes_covered', 'NoiseSchedule', 'timestep_embedding',
+           'DenoisingUNet', 'diffusion_loss', 'train_diffusion', 'sample_diffusion']
 
 # %% ../nbs/12_generativos.ipynb #2574f0fd
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    "Distancia de Fréchet entre N(mu1, sigma1) y N(mu2, sigma2): ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2·(Σ1Σ2)^½)."
+    "El cuadrado de la distancia de Fréchet entre N(mu1, sigma1) y N(mu2, sigma2) (eso es la FID): ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2·(Σ1Σ2)^½)."
     from scipy import linalg
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
@@ -105,11 +93,14 @@ class VAE(nn.Module):
     """Autoencoder variacional convolucional para imágenes de `channels`×`size`×`size` en [0, 1] (`size` múltiplo de 4).
 
     `forward(x)` devuelve `(logits, mu, logvar)`: los logits de la reconstrucción (aplicales `sigmoid`) y la normal
-    del espacio latente. `decode(z)` devuelve imágenes en [0, 1]; `sample(n)` las genera desde la prior N(0, I)."""
-    def __init__(self, size: int = 16, channels: int = 1, latent_dim: int = 8, width: int = 32):
+    del espacio latente. `decode(z)` devuelve imágenes en [0, 1]; `sample(n)` las genera desde la prior N(0, I).
+    Con `variational=False` es un **autoencoder común** con la misma arquitectura: codifica con la media μ, sin ruido
+    (y `sample` decodifica igual códigos de N(0, I), para ver qué pasa)."""
+    def __init__(self, size: int = 16, channels: int = 1, latent_dim: int = 8, width: int = 32, variational: bool = True):
         super().__init__()
         if size % 4: raise ValueError(f"size={size}: el VAE reduce dos veces a la mitad; usá un lado múltiplo de 4.")
         self.size, self.channels, self.latent_dim, s = size, channels, latent_dim, size // 4
+        self.variational = variational
         self.encoder = nn.Sequential(
             nn.Conv2d(channels, width, 4, 2, 1), nn.ReLU(),
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(), nn.Flatten(),
@@ -134,7 +125,8 @@ class VAE(nn.Module):
             raise ValueError(f"El VAE espera imágenes ({self.channels}, {self.size}, {self.size}) en un lote (N, C, H, W) "
                              f"y recibió {tuple(x.shape)}. Redimensioná las imágenes o construí VAE(size=..., channels=...).")
         mu, logvar = self.encode(x)
-        return self.decoder(reparameterize(mu, logvar)), mu, logvar
+        z = reparameterize(mu, logvar) if self.variational else mu
+        return self.decoder(z), mu, logvar
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -144,15 +136,21 @@ class VAE(nn.Module):
         return self.decode(z.to(device))
 
 # %% ../nbs/12_generativos.ipynb #29684903
-def vae_loss(out, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    """Menos la ELBO por imagen (promedio del lote): reconstrucción (entropía cruzada binaria sumada en los píxeles)
-    + `beta`·KL. `out` es lo que devuelve `VAE.forward`; `x` son las imágenes en [0, 1]."""
+def vae_terms(out, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Los dos términos de −ELBO, promediados en el lote: reconstrucción (entropía cruzada binaria sumada en los
+    píxeles, en nats por imagen) y KL(q(z|x) ‖ N(0, I)). `out` es lo que devuelve `VAE.forward`; `x`, imágenes en [0, 1]."""
     logits, mu, logvar = out
     if x.min() < 0 or x.max() > 1:
         raise ValueError(f"vae_loss espera imágenes en [0, 1] y recibió valores en [{x.min():.2f}, {x.max():.2f}]: "
                          "la reconstrucción es una Bernoulli por píxel. Escalá con (x + 1) / 2 si venían en [-1, 1].")
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-    return (rec + beta * kl_normal(mu, logvar)).mean()
+    return rec.mean(), kl_normal(mu, logvar).mean()
+
+def vae_loss(out, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Menos la ELBO por imagen (promedio del lote) con el KL pesado por `beta`: reconstrucción + `beta`·KL
+    (`beta` = 1 es la ELBO; `beta` ≠ 1, el β-VAE)."""
+    rec, kl = vae_terms(out, x)
+    return rec + beta * kl
 
 # %% ../nbs/12_generativos.ipynb #18a1cc07
 @torch.no_grad()
@@ -161,6 +159,42 @@ def interpolate(vae: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) 
     mu, _ = vae.encode(torch.stack([x_a, x_b]))
     w = torch.linspace(0, 1, steps, device=mu.device)[:, None]
     return vae.decode((1 - w) * mu[0] + w * mu[1])
+
+# %% ../nbs/12_generativos.ipynb #fb1dc40f
+def train_vae(model: VAE, x_train: torch.Tensor, x_valid: torch.Tensor, epochs: int, lr: float = 3e-3,
+              beta: float = 1.0, batch_size: int = 64, seed: int = 0) -> dict[str, list[float]]:
+    """Entrena un `VAE` (o, con `model.variational=False`, el autoencoder común, que sólo minimiza la reconstrucción)
+    con Adam y tasa en ciclo único. Devuelve por época, en validación, la reconstrucción (`rec`, nats por imagen,
+    con z muestreado si es variacional) y el KL (`kl`), los dos términos de −ELBO por separado."""
+    if x_train.ndim != 4 or x_valid.ndim != 4:
+        raise ValueError(f"train_vae espera lotes (N, C, H, W) y recibió {tuple(x_train.shape)} y {tuple(x_valid.shape)}.")
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train), batch_size, shuffle=True, generator=g)
+    epochs, per_epoch = max_batches(epochs), max_batches(len(dl))      # en humo, pocas épocas de pocos lotes
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch + 1)
+    history = {"rec": [], "kl": []}
+    for epoch in range(epochs):
+        model.train()
+        for (x,) in limit_batches(dl):
+            x = x.to(device)
+            rec, kl = vae_terms(model(x), x)
+            loss = rec + beta * kl if model.variational else rec
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        model.eval()
+        with torch.no_grad():
+            rec, kl = vae_terms(model(x_valid.to(device)), x_valid.to(device))
+        history["rec"].append(rec.item()); history["kl"].append(kl.item())
+    return history
+
+@torch.no_grad()
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+    """Unidades latentes activas (Burda et al., 2016): dimensiones cuya media μ(x) varía entre imágenes más que
+    `threshold` (Var_x μ_j(x) > 0,01). Una dimensión inactiva da la misma μ para todas: no lleva información."""
+    if mu.ndim != 2 or len(mu) < 2:
+        raise ValueError(f"active_units espera las medias de muchas imágenes, (N ≥ 2, dimensiones), y recibió {tuple(mu.shape)}.")
+    return int((mu.var(0) > threshold).sum())
 
 # %% ../nbs/12_generativos.ipynb #97296315
 class Generator(nn.Module):
@@ -216,13 +250,13 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/12_generativos.ipynb #e19d17c8
 def train_gan(gen: Generator, disc: Discriminator, dl, epochs: int, lr: float = 2e-4, betas=(0.5, 0.999),
-              callback=None, max_steps: int | None = None) -> dict[str, list[float]]:
+              callback=None, max_steps: int | None = None, lr_d: float | None = None) -> dict[str, list[float]]:
     """Bucle de entrenamiento de una GAN: por lote, un paso del discriminador (reales contra generadas, estas
     desprendidas del grafo) y un paso del generador. `dl` da lotes `(x, ...)` con `x` en [-1, 1].
-    `callback(epoch)` se llama al final de cada época. Devuelve las pérdidas medias por época."""
+    `lr_d` es la tasa del discriminador (por defecto, `lr`). `callback(epoch)` se llama al final de cada época. Devuelve las pérdidas medias por época."""
     device = next(gen.parameters()).device
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
     history = {"loss_d": [], "loss_g": [], "d_real": [], "d_fake": []}
     for epoch in range(max_batches(epochs)):                # en humo, también pocas épocas
         sums, n = np.zeros(4), 0
@@ -242,19 +276,41 @@ def train_gan(gen: Generator, disc: Discriminator, dl, epochs: int, lr: float = 
         if callback is not None: callback(epoch)
     return history
 
+# %% ../nbs/12_generativos.ipynb #605711b3
+def ring_of_gaussians(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.05,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` puntos 2-D de `modes` gaussianas de desvío `std` con centros equiespaciados en un círculo de radio `radius`; devuelve (puntos, centros)."
+    if n < 1 or modes < 1 or std <= 0: raise ValueError(f"n={n}, modes={modes}, std={std}: tienen que ser positivos.")
+    angles = torch.arange(modes) * 2 * math.pi / modes
+    centers = radius * torch.stack([angles.cos(), angles.sin()], 1)
+    k = torch.randint(0, modes, (n,), generator=generator)
+    return centers[k] + std * torch.randn(n, 2, generator=generator), centers
+
+@torch.no_grad()
+def modes_covered(points: torch.Tensor, centers: torch.Tensor, radius: float) -> tuple[int, float]:
+    "Cuántos modos reciben al menos la mitad de su parte justa de `points` (una muestra cuenta para el centro más cercano si está a menos de `radius`) y qué fracción de las muestras cae cerca de algún modo."
+    if points.ndim != 2 or points.shape[1] != centers.shape[1]:
+        raise ValueError(f"points {tuple(points.shape)} y centers {tuple(centers.shape)}: hacen falta (N, D) y (M, D) con el mismo D.")
+    d = torch.cdist(points.float(), centers.float()).min(1)
+    good = d.values < radius
+    counts = torch.bincount(d.indices[good], minlength=len(centers))
+    return int((counts >= 0.5 * len(points) / len(centers)).sum()), good.float().mean().item()
+
 # %% ../nbs/12_generativos.ipynb #e7f6202d
-def _check_images_pm1(x: torch.Tensor, tol: float = 1e-3) -> None:
+def _warn_range(x: torch.Tensor, limit: float = 1.5) -> None:
+    "Avisa (sin frenar) si los datos no parecen estar en [-1, 1], la escala que supone el cronograma lineal de DDPM."
     lo, hi = float(x.min()), float(x.max())
-    if lo < -1 - tol or hi > 1 + tol:
-        hint = " Parecen estar en [0, 255]: dividí por 127.5 y restá 1." if hi > 2 else \
-               " Si vienen en [0, 1], usá x * 2 - 1." if lo >= 0 else ""
-        raise ValueError(f"La difusión trabaja con imágenes escaladas a [-1, 1] y éstas van de {lo:.2f} a {hi:.2f}.{hint}")
+    if lo < -limit or hi > limit:
+        warnings.warn(f"x0 va de {lo:.2f} a {hi:.2f}: el cronograma de DDPM supone datos de escala parecida a la del "
+                      "ruido (imágenes en [-1, 1]; latentes con varianza ≈ 1). Si son imágenes en [0, 1] usá x * 2 - 1; "
+                      "si son en [0, 255], x / 127.5 - 1. Con otros datos, escalalos vos.", stacklevel=3)
 
 # %% ../nbs/12_generativos.ipynb #83d300fe
 class NoiseSchedule:
     """Cronograma lineal de ruido de DDPM: β_t de `beta_start` a `beta_end` en `num_steps` pasos, α_t = 1 − β_t,
-    ᾱ_t = ∏ α_s. `add_noise` es el proceso hacia adelante q(x_t | x_0) en forma cerrada y `step` un paso del muestreo
-    ancestral p(x_{t−1} | x_t) (igual que `DDPMScheduler` de diffusers con `variance_type="fixed_small"`)."""
+    ᾱ_t = ∏ α_s. `add_noise` es el proceso hacia adelante q(x_t | x_0) en forma cerrada, `step` un paso del muestreo
+    ancestral (igual que `DDPMScheduler` de diffusers con `variance_type="fixed_small"`) y `ddim_step` un paso de DDIM
+    (igual que `DDIMScheduler`)."""
     def __init__(self, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
         if num_steps < 1: raise ValueError(f"num_steps={num_steps}: hace falta al menos un paso de ruido.")
         if not 0 < beta_start <= beta_end < 1:
@@ -277,10 +333,15 @@ class NoiseSchedule:
                              f"torch.randint(0, {self.num_steps}, (n,)).")
         return t.long()
 
-    def _at(self, values: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        "values[t] con forma para multiplicar a un lote x (un valor por imagen, o uno para todas)."
-        v = values.to(x.device)[t.to(x.device)].to(x.dtype)
-        return v.reshape(-1, *([1] * (x.ndim - 1))) if v.ndim else v
+    def _ab(self, t: int) -> torch.Tensor:
+        "ᾱ_t, con ᾱ_{−1} = 1 (después del último paso no queda ruido)."
+        return self.alphas_cumprod[t] if t >= 0 else torch.tensor(1.0)
+
+    @staticmethod
+    def _check_pair(model_output: torch.Tensor, x_t: torch.Tensor) -> None:
+        if model_output.shape != x_t.shape:
+            raise ValueError(f"La predicción del ruido {tuple(model_output.shape)} tiene que tener la forma de x_t "
+                             f"{tuple(x_t.shape)}: la red devuelve un ε por píxel.")
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
         "x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε: el proceso hacia adelante en un solo salto. `t` entero o uno por imagen."
@@ -289,8 +350,9 @@ class NoiseSchedule:
             raise ValueError(f"noise {tuple(noise.shape)} tiene que tener la forma de x0 {tuple(x0.shape)}: usá torch.randn_like(x0).")
         if t.ndim and t.shape[0] != x0.shape[0]:
             raise ValueError(f"Hay {t.shape[0]} valores de t para {x0.shape[0]} imágenes: pasá un t por imagen o un entero.")
-        _check_images_pm1(x0)
-        ab = self._at(self.alphas_cumprod, t, x0)
+        _warn_range(x0)
+        ab = self.alphas_cumprod.to(x0.device)[t.to(x0.device)].to(x0.dtype)
+        ab = ab.reshape(-1, *([1] * (x0.ndim - 1))) if ab.ndim else ab
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def timesteps(self, num_inference_steps: int | None = None) -> torch.Tensor:
@@ -301,29 +363,51 @@ class NoiseSchedule:
             raise ValueError(f"num_inference_steps={n}: tiene que estar entre 1 y {self.num_steps}.")
         return (torch.arange(n) * (self.num_steps // n)).flip(0)
 
+    def predict_x0(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, clip: bool = True) -> torch.Tensor:
+        "x̂_0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t: la imagen limpia que implica el ruido predicho (recortada a [-1, 1] si `clip`)."
+        t = int(self._check_t(t))
+        self._check_pair(model_output, x_t)
+        ab_t = self.alphas_cumprod[t]
+        x0_hat = (x_t - (1 - ab_t).sqrt() * model_output) / ab_t.sqrt()
+        return x0_hat.clamp(-1, 1) if clip else x0_hat
+
+    def _noise(self, x_t, generator):
+        # como diffusers: el ruido se saca en el dispositivo del generador aleatorio y después se mueve
+        return torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype,
+                           device=generator.device if generator is not None else x_t.device).to(x_t.device)
+
     def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, prev_t: int | None = None,
              generator: torch.Generator | None = None, clip: bool = True) -> torch.Tensor:
         """Un paso del muestreo ancestral: de x_t a x_{prev_t} (por defecto `t − 1`) dado el ruido predicho `model_output`.
 
-        Estima x̂_0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t (recortado a [-1, 1] si `clip`), toma la media de la posterior
-        q(x_{prev} | x_t, x̂_0) y le suma ruido con la varianza β̃_t = (1−ᾱ_prev)/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_prev) (nada en t = 0)."""
-        t = int(self._check_t(t))
+        Estima x̂_0 (`predict_x0`), toma la media de la posterior q(x_{prev} | x_t, x̂_0) y le suma ruido con la
+        varianza β̃_t = (1−ᾱ_prev)/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_prev) (nada en t = 0)."""
+        x0_hat = self.predict_x0(model_output, t, x_t, clip)
+        t = int(t)
         prev_t = t - 1 if prev_t is None else int(prev_t)
         if not -1 <= prev_t < t:
             raise ValueError(f"prev_t={prev_t}: tiene que estar entre -1 y t − 1 = {t - 1}.")
-        ab_t = self.alphas_cumprod[t]
-        ab_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else torch.tensor(1.0)
+        ab_t, ab_prev = self.alphas_cumprod[t], self._ab(prev_t)
         alpha_t = ab_t / ab_prev
         beta_t = 1 - alpha_t
-        x0_hat = (x_t - (1 - ab_t).sqrt() * model_output) / ab_t.sqrt()
-        if clip: x0_hat = x0_hat.clamp(-1, 1)
         mean = (ab_prev.sqrt() * beta_t / (1 - ab_t)) * x0_hat + (alpha_t.sqrt() * (1 - ab_prev) / (1 - ab_t)) * x_t
         if t == 0: return mean
         var = ((1 - ab_prev) / (1 - ab_t) * beta_t).clamp(min=1e-20)
-        # como diffusers: el ruido se saca en el dispositivo del generador aleatorio y después se mueve
-        noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype,
-                            device=generator.device if generator is not None else x_t.device).to(x_t.device)
-        return mean + var.sqrt() * noise
+        return mean + var.sqrt() * self._noise(x_t, generator)
+
+    def ddim_step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, num_inference_steps: int,
+                  eta: float = 0.0, generator: torch.Generator | None = None, clip: bool = True) -> torch.Tensor:
+        """Un paso de DDIM (Song et al., 2021) de x_t a x_{t−k}, k = num_steps // num_inference_steps:
+        x_{t−k} = √ᾱ_{t−k}·x̂_0 + √(1 − ᾱ_{t−k} − σ²)·ε̂ + σ·z, con σ = `eta`·√β̃. Con `eta=0` es determinista (el
+        mismo ruido inicial da siempre la misma imagen); con `eta=1` equivale al paso ancestral."""
+        k = self.num_steps // int(self.timesteps(num_inference_steps).numel())
+        x0_hat = self.predict_x0(model_output, t, x_t, clip)
+        t = int(t)
+        if eta < 0: raise ValueError(f"eta={eta}: tiene que ser ≥ 0 (0 es DDIM determinista, 1 el muestreo ancestral).")
+        ab_t, ab_prev = self.alphas_cumprod[t], self._ab(t - k)
+        sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
+        x = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * model_output
+        return x + sigma * self._noise(x_t, generator) if eta > 0 else x
 
 # %% ../nbs/12_generativos.ipynb #dceb9875
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -353,14 +437,15 @@ class _ResBlock(nn.Module):
 # %% ../nbs/12_generativos.ipynb #c6dbc061
 class DenoisingUNet(nn.Module):
     """U-Net chica que predice el ruido ε de una imagen ruidosa x_t, condicionada al paso `t` (embedding sinusoidal +
-    MLP) y, si `num_classes`, a la clase (un embedding que se suma al del tiempo). Dos niveles de resolución
+    MLP) y, si `num_classes`, a la clase (un embedding que se suma al del tiempo; el índice `num_classes` es la clase
+    nula, "sin clase", la que se usa si no pasás `y`). Dos niveles de resolución
     (`size` → `size/2` → `size/4`) con conexiones de salto; la salida tiene la forma de la entrada."""
     def __init__(self, channels: int = 1, width: int = 32, num_classes: int | None = None):
         super().__init__()
         c1, c2, c3, e = width, 2 * width, 2 * width, 4 * width
         self.width, self.num_classes = width, num_classes
         self.time_mlp = nn.Sequential(nn.Linear(width, e), nn.SiLU(), nn.Linear(e, e))
-        self.class_emb = nn.Embedding(num_classes, e) if num_classes else None
+        self.class_emb = nn.Embedding(num_classes + 1, e) if num_classes else None
         self.inp = nn.Conv2d(channels, c1, 3, padding=1)
         self.down1, self.pool1 = _ResBlock(c1, c1, e), nn.Conv2d(c1, c1, 3, 2, 1)
         self.down2, self.pool2 = _ResBlock(c1, c2, e), nn.Conv2d(c2, c2, 3, 2, 1)
@@ -372,12 +457,13 @@ class DenoisingUNet(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(f"La U-Net espera un lote (N, C, H, W) con H y W múltiplos de 4 y recibió {tuple(x.shape)}.")
-        if (y is None) != (self.class_emb is None):
-            raise ValueError("Pasá y (las clases) si y sólo si la U-Net se construyó con num_classes."
-                             if y is None else "Esta U-Net no es condicional: construila con num_classes=... para pasar y.")
+        if y is not None and self.class_emb is None:
+            raise ValueError("Esta U-Net no es condicional: construila con num_classes=... para pasar y.")
         t = torch.as_tensor(t, device=x.device).expand(len(x)) if torch.as_tensor(t).ndim == 0 else t.to(x.device)
         emb = self.time_mlp(timestep_embedding(t, self.width))
-        if y is not None: emb = emb + self.class_emb(y)
+        if self.class_emb is not None:                 # sin y: la clase "nula" (índice num_classes)
+            y = torch.full((len(x),), self.num_classes, device=x.device) if y is None else y.to(x.device)
+            emb = emb + self.class_emb(y)
         h0 = self.inp(x)
         h1 = self.down1(h0, emb)
         h2 = self.down2(self.pool1(h1), emb)
@@ -395,9 +481,14 @@ def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, 
 
 # %% ../nbs/12_generativos.ipynb #28d1f09a
 def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, lr: float = 2e-3,
-                    conditional: bool = False, max_steps: int | None = None) -> list[float]:
+                    conditional: bool = False, cond_drop: float = 0.0, max_steps: int | None = None) -> list[float]:
     """Entrena `model` a predecir el ruido con `diffusion_loss` (AdamW, tasa en ciclo único). `dl` da `(x, y)` con `x`
-    en [-1, 1]; `conditional` usa `y` como clase. Devuelve la pérdida media por época."""
+    en [-1, 1]; `conditional` usa `y` como clase y `cond_drop` la reemplaza por la clase nula con esa probabilidad
+    (así la misma red aprende también sin clase: lo que necesita la guía sin clasificador). Devuelve la pérdida media
+    por época."""
+    if not 0 <= cond_drop < 1: raise ValueError(f"cond_drop={cond_drop}: es una probabilidad en [0, 1).")
+    if cond_drop and not (conditional and getattr(model, "num_classes", None)):
+        raise ValueError("cond_drop necesita conditional=True y una U-Net construida con num_classes=...")
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     epochs = max_batches(epochs)                             # en humo, pocas épocas de pocos lotes
@@ -409,6 +500,7 @@ def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, 
         total, n = 0.0, 0
         for x, y in limit_batches(dl, max_steps):
             x, y = x.to(device), y.to(device)
+            if cond_drop: y = torch.where(torch.rand(len(y), device=device) < cond_drop, model.num_classes, y)
             loss = diffusion_loss(model, schedule, x, y if conditional else None)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             total, n = total + loss.item() * len(x), n + len(x)
@@ -419,16 +511,67 @@ def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, 
 @torch.no_grad()
 def sample_diffusion(model: nn.Module, schedule: NoiseSchedule, n: int, shape: Sequence[int],
                      num_inference_steps: int | None = None, y: torch.Tensor | None = None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Muestreo ancestral: parte de x_T ~ N(0, I) y aplica `schedule.step` en los pasos de `schedule.timesteps(...)`
-    (todos, o `num_inference_steps` saltando). Devuelve `n` imágenes `shape` en [-1, 1]."""
+                     generator: torch.Generator | None = None, method: str = "ddpm", guidance: float = 1.0) -> torch.Tensor:
+    """Genera `n` imágenes `shape` en [-1, 1] desde x_T ~ N(0, I), en los pasos de `schedule.timesteps(...)` (todos, o
+    `num_inference_steps` saltando), con `schedule.step` (`method="ddpm"`, ancestral) o `schedule.ddim_step`
+    (`"ddim"`, determinista). Con clases `y` y `guidance` = w ≠ 1 usa la guía sin clasificador:
+    ε̂ = ε̂(x, ∅) + w·(ε̂(x, y) − ε̂(x, ∅)) (w = 0: sin clase; w = 1: condicional común; w > 1: más guía)."""
+    if method not in ("ddpm", "ddim"): raise ValueError(f"method={method!r}: usá 'ddpm' (ancestral) o 'ddim'.")
+    if y is not None and len(y) != n: raise ValueError(f"Hay {len(y)} clases para {n} imágenes: pasá una por imagen.")
     device = next(model.parameters()).device
     model.eval()
     x = torch.randn(n, *shape, generator=generator, device=generator.device if generator is not None else device).to(device)
     ts = schedule.timesteps(num_inference_steps)
+    guided = y is not None and guidance != 1.0
     for i in range(max_batches(len(ts))):
         t = int(ts[i])
-        prev = int(ts[i + 1]) if i + 1 < len(ts) else -1
-        eps = model(x, torch.full((n,), t, device=device), y)
-        x = schedule.step(eps, t, x, prev_t=prev, generator=generator)
+        tt = torch.full((n,), t, device=device)
+        if guided:                                           # una sola pasada con el lote doble: con clase y sin clase
+            eps_c, eps_u = model(torch.cat([x, x]), torch.cat([tt, tt]),
+                                 torch.cat([y.to(device), torch.full_like(y.to(device), model.num_classes)])).chunk(2)
+            eps = eps_u + guidance * (eps_c - eps_u)
+        else:
+            eps = model(x, tt, y)
+        if method == "ddim":
+            x = schedule.ddim_step(eps, t, x, len(ts))
+        else:
+            x = schedule.step(eps, t, x, prev_t=int(ts[i + 1]) if i + 1 < len(ts) else -1, generator=generator)
     return x.clamp(-1, 1)
+
+# %% ../nbs/12_generativos.ipynb #d8848428
+@register_exercise("12.1", hint="Es ½·(μ² + σ² − log σ² − 1) por dimensión, con σ² = exp(logvar), sumado sobre la dimensión 1.")
+def _cases_12_1():
+    g = torch.Generator().manual_seed(0)
+    def ref(mu, lv):
+        q = torch.distributions.Normal(mu, (0.5 * lv).exp())
+        return torch.distributions.kl_divergence(q, torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1)
+    cases = [("la prior misma (KL = 0)", torch.zeros(3, 4), torch.zeros(3, 4)),
+             ("lote 5×2 al azar", torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g)),
+             ("varianzas muy chicas y muy grandes", torch.tensor([[1.0, -2.0]]), torch.tensor([[-6.0, 4.0]])),
+             ("una sola dimensión latente", torch.randn(4, 1, generator=g), torch.randn(4, 1, generator=g))]
+    return [Case(n, args=(m, l), expected=ref(m, l)) for n, m, l in cases]
+
+@register_exercise("12.2", hint="Indexá alphas_cumprod con t y dale forma (N, 1, 1, 1) para que multiplique a cada imagen.")
+def _cases_12_2():
+    g = torch.Generator().manual_seed(0)
+    s = NoiseSchedule()
+    out = []
+    for name, t in (("t distinto por imagen", torch.tensor([0, 10, 500, 999])), ("t = 0: casi la imagen", torch.tensor([0, 0])),
+                    ("t = 999: casi ruido", torch.tensor([999, 999, 999]))):
+        x0 = torch.rand(len(t), 1, 4, 4, generator=g) * 2 - 1
+        eps = torch.randn(len(t), 1, 4, 4, generator=g)
+        out.append(Case(name, args=(x0, eps, t, s.alphas_cumprod), expected=s.add_noise(x0, eps, t)))
+    return out
+
+@register_exercise("12.3", hint="Calculá x̂₀ con ᾱ_t y después combiná x̂₀ y ε̂ con ᾱ_{t−k}; no agregues ruido.")
+def _cases_12_3():
+    g = torch.Generator().manual_seed(0)
+    s = NoiseSchedule()
+    out = []
+    for name, t, n in (("de t = 980 con 50 pasos", 980, 50), ("de t = 500 con 10 pasos", 500, 10), ("último paso (ᾱ_prev = 1)", 20, 50)):
+        x, e = torch.randn(2, 1, 4, 4, generator=g), torch.randn(2, 1, 4, 4, generator=g)
+        k = s.num_steps // n
+        ab_prev = float(s.alphas_cumprod[t - k]) if t - k >= 0 else 1.0
+        out.append(Case(name, args=(x, e, float(s.alphas_cumprod[t]), ab_prev),
+                        expected=s.ddim_step(e, t, x, n, clip=False)))
+    return out

@@ -449,6 +449,7 @@ class InceptionAux(nn.Module):
         x = torch.flatten(self.conv(F.adaptive_avg_pool2d(x, (4, 4))), 1)
         return self.fc2(self.dropout(F.relu(self.fc1(x), inplace=True)))
 
+# %% ../nbs/05_arquitecturas.ipynb #c79466a0
 GOOGLENET_CFG = {  # módulo: (1×1, reducción 3×3, 3×3, reducción 5×5, 5×5, proyección del pooling)
     "inception3a": (64, 96, 128, 16, 32, 32), "inception3b": (128, 128, 192, 32, 96, 64),
     "inception4a": (192, 96, 208, 16, 48, 64), "inception4b": (160, 112, 224, 24, 64, 64),
@@ -569,6 +570,7 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         return self.relu(self.bn3(self.conv3(out)) + identity)
 
+# %% ../nbs/05_arquitecturas.ipynb #36eb5329
 RESNET_CFGS = {  # profundidad: (bloque, bloques por etapa)
     18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
     101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3)),
@@ -619,6 +621,7 @@ class ResNet(ImageClassifier):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
+# %% ../nbs/05_arquitecturas.ipynb #7e270d4d
 def resnet(depth: int = 18, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
            zero_init_residual: bool = False, small_input: bool = False) -> ResNet:
     "ResNet de `depth` capas (18, 34, 50, 101 o 152); `small_input=True` con el tallo para imágenes chicas (CIFAR)."
@@ -711,6 +714,7 @@ class StochasticDepth(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return stochastic_depth(x, self.p, self.training)
 
+# %% ../nbs/05_arquitecturas.ipynb #01dac456
 class MBConv(nn.Module):
     "Bloque MBConv: expansión 1×1, depthwise k×k, squeeze-and-excitation, proyección 1×1 y atajo con profundidad estocástica."
     def __init__(self, in_channels: int, out_channels: int, expand_ratio: float, kernel_size: int, stride: int,
@@ -734,6 +738,7 @@ EFFICIENTNET_B0_STAGES = [  # (expansión, kernel, stride, canales de entrada, c
     (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
     (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
 
+# %% ../nbs/05_arquitecturas.ipynb #13d3d6f2
 EFFICIENTNET_VARIANTS = {  # variante: (ancho, profundidad, resolución, dropout), los coeficientes publicados
     "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3), "b3": (1.2, 1.4, 300, 0.3),
     "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4), "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5)}
@@ -778,6 +783,7 @@ class EfficientNet(ImageClassifier):
     def _forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
+# %% ../nbs/05_arquitecturas.ipynb #6e74414f
 def efficientnet(variant: str = "b0", num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
                  depth_mult: float = 1.0, dropout: float | None = None, stochastic_depth_prob: float = 0.2,
                  small_input: bool = False) -> EfficientNet:

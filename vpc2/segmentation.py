@@ -20,14 +20,58 @@ from .core import has_network, is_fast, limit_batches, pick, smoke_size
 from .data import DatasetNotFoundError, Figuras, figuras_target, image_to_tensor, oxford_pets
 
 # %% auto #0
-__all__ = ['IGNORE', 'check_masks', 'one_hot_mask', 'instance_masks', 'conv_transpose2d', 'bilinear_kernel',
-           'fully_convolutional', 'FCN', 'conv_block', 'UNet', 'dice_loss', 'DiceCELoss', 'class_weights',
-           'segmentation_confusion', 'pixel_accuracy', 'iou_per_class', 'mean_iou', 'dice_score', 'semantic_tensors',
-           'tiny_maskrcnn', 'evaluate_instances', 'pretrained_maskrcnn', 'finetune_penn_fudan', 'trimap_to_mask',
-           'figuras_trimap', 'pets_segmentation']
+__all__ = ['CLASS_COLORS', 'IGNORE', 'colorize_mask', 'class_legend', 'show_segmentation', 'check_segmentation_masks',
+           'one_hot_mask', 'instance_masks', 'conv_transpose2d', 'bilinear_kernel', 'fully_convolutional', 'FCN',
+           'conv_block', 'UNet', 'dice_loss', 'DiceCELoss', 'class_weights', 'segmentation_confusion', 'pixel_accuracy',
+           'iou_per_class', 'mean_iou', 'dice_score', 'semantic_tensors', 'boundary_band', 'ASPP', 'DeepLabMini',
+           'tiny_maskrcnn', 'evaluate_instances', 'instance_losses', 'panoptic_quality', 'pretrained_maskrcnn',
+           'finetune_penn_fudan', 'trimap_to_mask', 'figuras_trimap', 'pets_segmentation']
+
+# %% ../nbs/10_segmentacion.ipynb #4748ba34
+# Un color fijo por clase de Figuras (fondo gris oscuro) y blanco para los píxeles IGNORE: el mismo en todo el cuaderno.
+CLASS_COLORS = ("#3a3a3a", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+def colorize_mask(mask: torch.Tensor, num_classes: int, colors: Sequence[str] = CLASS_COLORS) -> np.ndarray:
+    "Mapa de clases `(H, W)` → imagen RGB `(H, W, 3)` en [0, 1] con el color fijo de cada clase (blanco para `IGNORE`/negativos)."
+    from matplotlib.colors import to_rgb
+    if num_classes > len(colors):
+        raise ValueError(f"Hay {len(colors)} colores y num_classes={num_classes}: pasá colors con uno por clase.")
+    mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).long()
+    palette = torch.tensor([to_rgb(c) for c in colors[:num_classes]] + [(1.0, 1.0, 1.0)])
+    idx = torch.where((mask >= 0) & (mask < num_classes), mask, num_classes)
+    return palette[idx].numpy()
+
+def class_legend(fig, classes: Sequence[str], colors: Sequence[str] = CLASS_COLORS, ncol: int | None = None, **kwargs):
+    "Leyenda de colores de clase abajo de la figura `fig` (un parche por clase)."
+    from matplotlib.patches import Patch
+    handles = [Patch(color=colors[i], label=c) for i, c in enumerate(classes)]
+    return fig.legend(handles=handles, loc="lower center", ncol=ncol or len(classes), fontsize=8, frameon=False, **kwargs)
+
+def show_segmentation(images, target, preds=None, classes: Sequence[str] = (), n: int = 4, size: float = 1.7):
+    """Una fila por imagen: imagen, objetivo real, predicción y errores (en amarillo los píxeles mal clasificados, en blanco
+    los que no cuentan), con el color fijo de cada clase y su leyenda."""
+    k = len(classes)
+    cols = ["imagen", "real"] + (["predicha", "errores"] if preds is not None else [])
+    n = min(n, len(images))
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(n, len(cols), figsize=(size*len(cols), size*n + 0.4))
+    axs = np.asarray(axs).reshape(n, len(cols))
+    for i in range(n):
+        panels = [images[i].permute(1, 2, 0).clamp(0, 1).numpy(), colorize_mask(target[i], k)]
+        if preds is not None:
+            wrong = (preds[i] != target[i]) & (target[i] >= 0)
+            err = np.where(wrong[..., None].numpy(), np.array([1.0, 0.85, 0.0]), 0.25 + 0.5*panels[0])
+            err[(target[i] < 0).numpy()] = 1.0
+            panels += [colorize_mask(preds[i], k), err]
+        for j, (ax, p) in enumerate(zip(axs[i], panels)):
+            ax.imshow(p, interpolation="nearest"); ax.set_xticks([]); ax.set_yticks([])
+            if i == 0: ax.set_title(cols[j], fontsize=9)
+    class_legend(fig, classes)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
 
 # %% ../nbs/10_segmentacion.ipynb #21c64839
-def check_masks(masks, num_classes: int | None = None, images: torch.Tensor | None = None,
+def check_segmentation_masks(masks, num_classes: int | None = None, images: torch.Tensor | None = None,
                 ignore_index: int | None = None) -> torch.Tensor:
     """Valida máscaras de índices de clase (`(H, W)` o `(N, H, W)`) y las devuelve como `int64`: tienen que ser enteras,
     medir lo mismo que `images` (alto y ancho) y tener clases entre 0 y `num_classes - 1` (salvo `ignore_index`)."""
@@ -53,12 +97,12 @@ def check_masks(masks, num_classes: int | None = None, images: torch.Tensor | No
 # %% ../nbs/10_segmentacion.ipynb #8088a206
 def one_hot_mask(mask: torch.Tensor, num_classes: int) -> torch.Tensor:
     "Mapa de índices `(..., H, W)` → *one-hot* `(..., C, H, W)` en `float32`, con las clases donde la red pone sus canales."
-    mask = check_masks(mask, num_classes)
+    mask = check_segmentation_masks(mask, num_classes)
     return F.one_hot(mask, num_classes).movedim(-1, -3).float()
 
 def instance_masks(instance_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Mapa de *instancias* `(H, W)` (0 = fondo, 1…K = objeto) → máscaras binarias `(K, H, W)` y los ids de cada una."
-    instance_map = check_masks(instance_map)
+    instance_map = check_segmentation_masks(instance_map)
     ids = instance_map.unique()
     ids = ids[ids != 0]
     return instance_map[None] == ids[:, None, None], ids
@@ -123,22 +167,30 @@ class FCN(nn.Module):
         scores = self.classifier(self.body(x))
         return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-# %% ../nbs/10_segmentacion.ipynb #f0f36e44
+# %% ../nbs/10_segmentacion.ipynb #7f8b996f
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     "Dos convoluciones 3×3 con *padding* 1 (no cambian el tamaño), cada una con BatchNorm y ReLU: el ladrillo de la U-Net."
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
                          nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
+# %% ../nbs/10_segmentacion.ipynb #71355a65
+def _pad_like(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    "Completa `x` con ceros para que mida lo mismo que `ref` en alto y ancho (0 o 1 píxel, si el nivel era impar)."
+    dh, dw = ref.shape[-2] - x.shape[-2], ref.shape[-1] - x.shape[-1]
+    return F.pad(x, (dw//2, dw - dw//2, dh//2, dh - dh//2)) if dh or dw else x
+
 class UNet(nn.Module):
     """U-Net desde cero: `depth` bajadas (max-pool 2×2, canales ×2 desde `base_channels`), otras tantas subidas
     (convolución transpuesta 2×2 + concatenación con el nivel del codificador + `conv_block`) y una convolución 1×1.
+    Con `skips=False` concatena ceros en lugar del codificador (misma red y parámetros, sin *skip connections*).
     Acepta cualquier alto y ancho (también impares); devuelve puntajes `(N, num_classes, H, W)`."""
-    def __init__(self, in_channels: int = 3, num_classes: int = 2, base_channels: int = 16, depth: int = 4):
+    def __init__(self, in_channels: int = 3, num_classes: int = 2, base_channels: int = 16, depth: int = 4,
+                 skips: bool = True):
         super().__init__()
         if min(in_channels, num_classes, base_channels) < 1:
             raise ValueError("in_channels, num_classes y base_channels tienen que ser enteros positivos.")
         if depth < 1: raise ValueError(f"depth={depth}: la U-Net necesita al menos una bajada (depth >= 1).")
-        self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
+        self.in_channels, self.num_classes, self.depth, self.skips = in_channels, num_classes, depth, skips
         chans = [base_channels*2**i for i in range(depth + 1)]          # p. ej. 16, 32, 64, 128, 256
         self.down = nn.ModuleList([conv_block(in_channels, chans[0])] +
                                   [conv_block(chans[i], chans[i + 1]) for i in range(depth)])
@@ -146,13 +198,16 @@ class UNet(nn.Module):
         self.fuse = nn.ModuleList([conv_block(2*chans[i], chans[i]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(chans[0], num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"La U-Net espera un lote (N, {self.in_channels}, H, W) y recibió forma {tuple(x.shape)}. "
                              "Para una sola imagen usá x[None]; revisá in_channels.")
         if min(x.shape[-2:]) < 2**self.depth:
             raise ValueError(f"La imagen de {tuple(x.shape[-2:])} es muy chica para depth={self.depth}: cada lado tiene que "
                              f"medir al menos 2**depth = {2**self.depth} píxeles. Usá una depth menor o una imagen más grande.")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
         skips = []
         for i, block in enumerate(self.down):                          # bajada
             x = block(x if i == 0 else F.max_pool2d(x, 2))
@@ -160,21 +215,20 @@ class UNet(nn.Module):
         x = skips.pop()                                                 # el fondo de la U
         for up, fuse in zip(self.up, self.fuse):                        # subida
             skip = skips.pop()
-            x = up(x)
-            dh, dw = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]   # 0, o 1 si el nivel era impar
-            if dh or dw: x = F.pad(x, (dw//2, dw - dw//2, dh//2, dh - dh//2))
-            x = fuse(torch.cat([skip, x], dim=1))
+            x = _pad_like(up(x), skip)
+            x = fuse(torch.cat([skip if self.skips else torch.zeros_like(skip), x], dim=1))
         return self.head(x)
 
 # %% ../nbs/10_segmentacion.ipynb #e047a742
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None, smooth: float = 0.0,
               eps: float = 1e-7) -> torch.Tensor:
-    r"""Dice suave multiclase: $1 - \frac{2\sum_i p_{ic} t_{ic} + s}{\sum_i p_{ic} + \sum_i t_{ic} + s}$ promediado sobre las clases,
-    con $p$ = softmax de `logits` `(N, C, H, W)`, $t$ = *one-hot* de `target` `(N, H, W)` y sumas sobre todos los píxeles
-    del lote; las clases sin píxeles en `target` aportan 0 y los píxeles `ignore_index` no cuentan (como `smp.losses.DiceLoss`)."""
+    r"""Dice suave multiclase: $\frac{1}{C}\sum_{c \in C'} (1 - d_c)$ con $d_c = \frac{2\sum_i p_{ic} t_{ic} + s}{\sum_i p_{ic} + \sum_i t_{ic} + s}$,
+    $p$ = softmax de `logits` `(N, C, H, W)`, $t$ = *one-hot* de `target` `(N, H, W)`, sumas sobre todos los píxeles del lote
+    y $C'$ las clases con píxeles en `target` (las ausentes aportan 0, pero se divide por las $C$); los píxeles
+    `ignore_index` no cuentan. Igual a `smp.losses.DiceLoss("multiclass")`."""
     if logits.ndim != 4: raise ValueError(f"logits debe ser (N, C, H, W) y tiene forma {tuple(logits.shape)}.")
     n, c = logits.shape[:2]
-    target = check_masks(target, c, images=logits, ignore_index=ignore_index)
+    target = check_segmentation_masks(target, c, images=logits, ignore_index=ignore_index)
     probs = logits.log_softmax(1).exp().reshape(n, c, -1)
     target = target.reshape(n, -1)
     keep = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
@@ -195,25 +249,29 @@ class DiceCELoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.ce(logits, target) + self.dice_weight*dice_loss(logits, target, ignore_index=self.ignore_index)
 
-# %% ../nbs/10_segmentacion.ipynb #17aca8d2
+# %% ../nbs/10_segmentacion.ipynb #2a42e21e
 def class_weights(masks: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
-    "Pesos de clase por frecuencia mediana: $w_c = \\mathrm{mediana}(f)/f_c$ con $f_c$ la fracción de píxeles de la clase $c$ (0 si no aparece)."
-    masks = check_masks(masks, num_classes, ignore_index=ignore_index).reshape(-1)
-    if ignore_index is not None: masks = masks[masks != ignore_index]
-    freq = torch.bincount(masks, minlength=num_classes).double()/max(masks.numel(), 1)
+    r"""Pesos de clase por frecuencia mediana (Eigen y Fergus, 2015): $w_c = \mathrm{mediana}(f)/f_c$, con $f_c$ los píxeles de
+    la clase $c$ divididos por el total de píxeles de las imágenes de `masks` `(N, H, W)` donde $c$ aparece (0 si no aparece)."""
+    masks = check_segmentation_masks(masks, num_classes, ignore_index=ignore_index)
+    masks = masks.reshape(-1 if masks.ndim > 2 else 1, masks.shape[-2]*masks.shape[-1])
+    valid = torch.ones_like(masks, dtype=torch.bool) if ignore_index is None else masks != ignore_index
+    counts = torch.stack([torch.bincount(m[v], minlength=num_classes) for m, v in zip(masks, valid)]).double()  # (N, C)
+    pixels_where_present = ((counts > 0)*valid.sum(1, keepdim=True)).sum(0)
+    freq = counts.sum(0)/pixels_where_present.clamp(min=1)
     present = freq > 0
     w = torch.zeros(num_classes, dtype=torch.float64)
     w[present] = freq[present].quantile(0.5)/freq[present]      # con un número par de clases, el promedio de las dos del medio
     return w.float()
 
-# %% ../nbs/10_segmentacion.ipynb #604bac20
+# %% ../nbs/10_segmentacion.ipynb #0c15ead8
 def _valid_pixels(preds, target, num_classes: int, ignore_index: int | None):
     "Valida `preds` y `target` (mapas de índices de la misma forma) y devuelve sus píxeles válidos, aplanados."
     if isinstance(preds, torch.Tensor) and preds.is_floating_point() and preds.ndim == torch.as_tensor(target).ndim + 1:
         raise TypeError(f"preds tiene forma {tuple(preds.shape)} y es de punto flotante: parecen puntajes por clase. "
                         "Pasá el mapa de clases preds.argmax(1).")
-    target = check_masks(target, num_classes, ignore_index=ignore_index)
-    preds = check_masks(preds, num_classes)
+    target = check_segmentation_masks(target, num_classes, ignore_index=ignore_index)
+    preds = check_segmentation_masks(preds, num_classes)
     if preds.shape != target.shape:
         raise ValueError(f"preds {tuple(preds.shape)} y target {tuple(target.shape)} deben tener la misma forma "
                          "(mapas de índices de clase (N, H, W)); si la red achicó la imagen, subí sus puntajes con F.interpolate.")
@@ -229,6 +287,7 @@ def segmentation_confusion(preds: torch.Tensor, target: torch.Tensor, num_classe
     preds, target = _valid_pixels(preds, target, num_classes, ignore_index)
     return torch.bincount(target*num_classes + preds, minlength=num_classes**2).reshape(num_classes, num_classes)
 
+# %% ../nbs/10_segmentacion.ipynb #5820eee8
 def pixel_accuracy(preds: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> float:
     "Fracción de píxeles bien clasificados (sin los de `ignore_index`)."
     cm = segmentation_confusion(preds, target, num_classes, ignore_index)
@@ -276,13 +335,67 @@ def semantic_tensors(ds: Dataset, n: int | None = None) -> TensorDataset:
                 raise ValueError("El objetivo no tiene 'semantic': creá Figuras con task=\"segmentation\".")
             target = target["semantic"]
         x = image_to_tensor(img) if isinstance(img, np.ndarray) else img
-        xs.append(x); ys.append(check_masks(target, images=x))
+        xs.append(x); ys.append(check_segmentation_masks(target, images=x))
     return TensorDataset(torch.stack(xs), torch.stack(ys))
 
+# %% ../nbs/10_segmentacion.ipynb #f9442ca4
+def boundary_band(mask: torch.Tensor, width: int = 1) -> torch.Tensor:
+    "Píxeles a `width` o menos (en la vecindad de Chebyshev) de un cambio de clase en el mapa `(N, H, W)`: la franja de borde."
+    m = check_segmentation_masks(mask).float()
+    m = m[None] if m.ndim == 2 else m
+    k = 2*width + 1
+    hi = F.max_pool2d(m[:, None], k, stride=1, padding=width)
+    lo = -F.max_pool2d(-m[:, None], k, stride=1, padding=width)
+    band = (hi != lo)[:, 0]
+    return band[0] if mask.ndim == 2 else band
+
+# %% ../nbs/10_segmentacion.ipynb #5d7236d2
+class ASPP(nn.Module):
+    """*Atrous Spatial Pyramid Pooling* de DeepLabv3: ramas en paralelo sobre el mismo mapa —una convolución 1×1, una 3×3
+    dilatada por cada tasa de `atrous_rates` y un promedio global (*image pooling*) vuelto a estirar al tamaño del mapa—,
+    concatenadas y proyectadas con una 1×1 a `out_channels`. Mismas capas y nombres que
+    `torchvision.models.segmentation.deeplabv3.ASPP`: carga su `state_dict` y da la misma salida."""
+    def __init__(self, in_channels: int, atrous_rates: Sequence[int], out_channels: int = 256):
+        super().__init__()
+        if in_channels < 1 or out_channels < 1 or any(int(r) < 1 for r in atrous_rates):
+            raise ValueError(f"in_channels={in_channels}, out_channels={out_channels} y las tasas {tuple(atrous_rates)} "
+                             "tienen que ser enteros positivos (tasa 1 = convolución 3×3 común).")
+        def cbr(conv): return nn.Sequential(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
+        branches = [cbr(nn.Conv2d(in_channels, out_channels, 1, bias=False))]
+        branches += [cbr(nn.Conv2d(in_channels, out_channels, 3, padding=r, dilation=r, bias=False)) for r in atrous_rates]
+        branches.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                                      nn.BatchNorm2d(out_channels), nn.ReLU()))
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(nn.Conv2d(len(branches)*out_channels, out_channels, 1, bias=False),
+                                     nn.BatchNorm2d(out_channels), nn.ReLU(), nn.Dropout(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [branch(x) for branch in self.convs[:-1]]
+        pooled = self.convs[-1](x)                                        # (N, C, 1, 1): el contexto de toda la imagen
+        outs.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        return self.project(torch.cat(outs, dim=1))
+
+class DeepLabMini(nn.Module):
+    """DeepLabv3 en miniatura: un cuerpo que baja el lado 4 veces (dos convoluciones con paso 2) y sigue con convoluciones
+    dilatadas (sin bajar más), `ASPP` con `atrous_rates`, una 1×1 con un puntaje por clase y subida bilineal al tamaño de entrada."""
+    def __init__(self, in_channels: int = 3, num_classes: int = 2, channels: int = 32, atrous_rates: Sequence[int] = (1, 2, 3)):
+        super().__init__()
+        def cbr(c_in, c_out, stride=1, dilation=1):
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
+                                 nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(cbr(in_channels, channels//2), cbr(channels//2, channels, stride=2),
+                                  cbr(channels, channels, stride=2), cbr(channels, channels, dilation=2))
+        self.aspp = ASPP(channels, atrous_rates, channels)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.classifier(self.aspp(self.body(x))), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
 # %% ../nbs/10_segmentacion.ipynb #e5f0211a
-def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_per_img: int = 10):
+def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_per_img: int = 10, mask_layers: int = 4):
     """`torchvision.models.detection.MaskRCNN` con un codificador de tres convoluciones (paso 4, `channels` canales) para
-    imágenes de `size`×`size` (no las redimensiona), anclas de `size/8` a `size/2` píxeles y `detections_per_img` detecciones."""
+    imágenes de `size`×`size` (no las redimensiona), anclas de `size/8` a `size/2` píxeles, `detections_per_img` detecciones
+    y una cabeza de máscaras de `mask_layers` convoluciones 3×3 de 32 canales sobre el RoIAlign de 14×14 (torchvision: 4 de 256)."""
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -294,12 +407,11 @@ def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_pe
         nn.Conv2d(16, channels, 3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
         nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
     body.out_channels = channels
-    # cabezas angostas: la de máscaras por defecto (4 convoluciones de 256 canales por región) costaría 10 veces más
     return MaskRCNN(body, num_classes=None, min_size=size, max_size=size,
                     rpn_anchor_generator=AnchorGenerator(((size//8, size//4, size//2),), ((0.5, 1.0, 2.0),)),
                     box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), box_head=TwoMLPHead(channels*7*7, 128),
                     box_predictor=FastRCNNPredictor(128, num_classes),
-                    mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2), mask_head=MaskRCNNHeads(channels, (32, 32), 1),
+                    mask_roi_pool=MultiScaleRoIAlign(["0"], 14, 2), mask_head=MaskRCNNHeads(channels, (32,)*mask_layers, 1),
                     mask_predictor=MaskRCNNPredictor(32, 32, num_classes), box_detections_per_img=detections_per_img,
                     rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=100,
                     rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50,
@@ -320,6 +432,79 @@ def evaluate_instances(model: nn.Module, data: Sequence, batch_size: int = 16, m
                        for o in outputs],
                       [dict(masks=t["masks"].bool(), labels=t["labels"]) for t in targets])
     return {k: v.item() for k, v in metric.compute().items() if v.numel() == 1}
+
+# %% ../nbs/10_segmentacion.ipynb #6c3c5e8f
+@torch.no_grad()
+def instance_losses(model: nn.Module, data: Sequence, batch_size: int = 16) -> dict:
+    """Pérdidas de un modelo tipo Mask R-CNN sobre pares `(imagen, objetivo)` que no entrena (validación), promediadas por
+    lote. Corre en modo `train()` —el único en que torchvision calcula pérdidas— pero con BatchNorm en modo evaluación y
+    sin gradientes, así no cambia nada del modelo."""
+    was_training = model.training
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
+    device = next(model.parameters()).device
+    totals, n = {}, 0
+    for i in range(0, len(data), batch_size):
+        images, targets = zip(*data[i:i + batch_size])
+        losses = model([x.to(device) for x in images], [{k: v.to(device) for k, v in t.items()} for t in targets])
+        for k, v in losses.items(): totals[k] = totals.get(k, 0.0) + v.item()
+        n += 1
+    model.train(was_training)
+    return {k: v/max(n, 1) for k, v in totals.items()}
+
+# %% ../nbs/10_segmentacion.ipynb #2e3c3322
+def _panoptic_segments(x: torch.Tensor, things: set, stuffs: set, void: tuple, name: str, allow_unknown: bool):
+    "Una imagen `(H, W, 2)` → lista de 'colores' `(categoría, instancia)` por píxel; cosas de `stuffs` con instancia 0."
+    cat, inst = x[..., 0].reshape(-1).tolist(), x[..., 1].reshape(-1).tolist()
+    colors = []
+    for c, i in zip(cat, inst):
+        if c in stuffs: colors.append((c, 0))
+        elif c in things: colors.append((c, i))
+        elif allow_unknown: colors.append(void)
+        else: raise ValueError(f"{name} tiene la categoría {c}, que no está en things {sorted(things)} ni en stuffs "
+                               f"{sorted(stuffs)}: agregala a una de las dos listas.")
+    return colors
+
+def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things, stuffs) -> tuple[float, float, float]:
+    """Calidad panóptica (Kirillov et al., 2019) con las entradas de `torchmetrics.detection.PanopticQuality`: tensores
+    `(N, H, W, 2)` con la categoría y el id de instancia de cada píxel (en `stuffs` la instancia no cuenta). Por imagen,
+    un segmento predicho y uno real de la misma categoría se emparejan si su IoU > 0,5 (TP); los que quedan sueltos son FP
+    y FN. Por categoría, SQ = IoU medio de los TP, RQ = TP/(TP + FP/2 + FN/2) y PQ = SQ·RQ; devuelve `(PQ, SQ, RQ)`
+    promediados sobre las categorías que aparecen. Las categorías del objetivo que no son ni `things` ni `stuffs` son
+    *void*: no cuentan, y un segmento predicho que cae más de la mitad en *void* no es FP."""
+    things, stuffs = set(int(t) for t in things), set(int(s) for s in stuffs)
+    if things & stuffs: raise ValueError(f"Las categorías {sorted(things & stuffs)} están en things y en stuffs: cada una va en una sola.")
+    if not things | stuffs: raise ValueError("things y stuffs están vacías: hace falta al menos una categoría.")
+    preds, target = torch.as_tensor(preds), torch.as_tensor(target)
+    if preds.shape != target.shape or preds.ndim < 3 or preds.shape[-1] != 2:
+        raise ValueError(f"preds {tuple(preds.shape)} y target {tuple(target.shape)} deben tener la misma forma (N, H, W, 2): "
+                         "en el último eje, la categoría y el id de instancia de cada píxel.")
+    cats = sorted(things) + sorted(stuffs)
+    void = (1 + max(cats + [0]), 0)
+    iou_sum, tp, fp, fn = (dict.fromkeys(cats, 0.0) for _ in range(4))
+    for p_img, t_img in zip(preds.reshape(len(preds), -1, 2), target.reshape(len(target), -1, 2)):
+        p_col = _panoptic_segments(p_img, things, stuffs, void, "preds", allow_unknown=False)
+        t_col = _panoptic_segments(t_img, things, stuffs, void, "target", allow_unknown=True)
+        p_area, t_area, inter = {}, {}, {}
+        for a, b in zip(p_col, t_col):
+            p_area[a] = p_area.get(a, 0) + 1; t_area[b] = t_area.get(b, 0) + 1; inter[a, b] = inter.get((a, b), 0) + 1
+        matched_p, matched_t = set(), set()
+        for (a, b), n in inter.items():
+            if b == void or a[0] != b[0]: continue
+            union = p_area[a] - inter.get((a, void), 0) + t_area[b] - inter.get((void, b), 0) - n
+            if n/union > 0.5:
+                matched_p.add(a); matched_t.add(b); iou_sum[b[0]] += n/union; tp[b[0]] += 1
+        for b in set(t_area) - matched_t - {void}:
+            if inter.get((void, b), 0)/t_area[b] <= 0.5: fn[b[0]] += 1
+        for a in set(p_area) - matched_p - {void}:
+            if inter.get((a, void), 0)/p_area[a] <= 0.5: fp[a[0]] += 1
+    seen = [c for c in cats if tp[c] + fp[c] + fn[c] > 0]
+    if not seen: return float("nan"), float("nan"), float("nan")
+    sq = {c: iou_sum[c]/tp[c] if tp[c] else 0.0 for c in seen}
+    rq = {c: tp[c]/(tp[c] + fp[c]/2 + fn[c]/2) for c in seen}
+    mean = lambda d: sum(d.values())/len(seen)
+    return mean({c: sq[c]*rq[c] for c in seen}), mean(sq), mean(rq)
 
 # %% ../nbs/10_segmentacion.ipynb #508661c6
 def pretrained_maskrcnn(num_classes: int, weights="DEFAULT", **kwargs) -> nn.Module:
@@ -360,12 +545,12 @@ def trimap_to_mask(trimap) -> torch.Tensor:
     return torch.tensor([0, 1, 0, IGNORE])[t]
 
 def figuras_trimap(target: dict) -> torch.Tensor:
-    "Objetivo de *Figuras* (`task=\"segmentation\"`) → máscara al estilo trimapa: 0 = fondo, 1 = figura, `IGNORE` = borde de un píxel."
+    """Objetivo de *Figuras* (`task=\"segmentation\"`) → máscara al estilo trimapa: 0 = fondo, 1 = figura, `IGNORE` = franja
+    de un píxel de ancho (los píxeles de fondo vecinos de la figura, en la vecindad de 8)."""
     fg = (target["semantic"] > 0).float()[None, None]
     dilated = F.max_pool2d(fg, 3, stride=1, padding=1)
-    eroded = -F.max_pool2d(-fg, 3, stride=1, padding=1)
     mask = fg[0, 0].long()
-    mask[(dilated - eroded)[0, 0] > 0] = IGNORE
+    mask[(dilated - fg)[0, 0] > 0] = IGNORE
     return mask
 
 class _PetsPair(Dataset):
@@ -393,3 +578,48 @@ def pets_segmentation(train: bool = True, size: int = 128, n: int | None = None,
         return TensorDataset(torch.stack(images), torch.stack(masks))
     if n is not None and n < len(ds): ds = torch.utils.data.Subset(ds, range(n))
     return ds
+
+# %% ../nbs/10_segmentacion.ipynb #bbfccd77
+from .ejercicios import Case, register_exercise
+
+# %% ../nbs/10_segmentacion.ipynb #b3c060f1
+@register_exercise("10.1", hint="La salida de una convolución transpuesta es (H - 1)·stride - 2·padding + kernel + output_padding.")
+def _cases_10_1():
+    return [Case(f"H={h}, k={k}, s={s}, p={p}, op={op}", args=(h, k, s, p, op),
+                 expected=F.conv_transpose2d(torch.zeros(1, 1, h, h), torch.zeros(1, 1, k, k), stride=s, padding=p,
+                                             output_padding=op).shape[-1])
+            for h, k, s, p, op in [(4, 2, 2, 0, 0), (7, 3, 2, 1, 1), (5, 4, 2, 1, 0), (3, 5, 3, 2, 2), (5, 3, 2, 0, 0), (4, 4, 3, 0, 1)]]
+
+def _random_masks(seed: int, shape=(2, 12, 10), k: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(0, k, shape, generator=g)
+    p = torch.where(torch.rand(shape, generator=g) < 0.7, t, torch.randint(0, k, shape, generator=g))
+    return p, t
+
+@register_exercise("10.2", hint="Para cada clase c: intersección = (p == c) & (t == c), unión = (p == c) | (t == c), sobre "
+                                "todos los píxeles; el promedio deja afuera las clases con unión vacía.")
+def _cases_10_2():
+    from torchmetrics.classification import MulticlassJaccardIndex
+    cases = []
+    for seed, k in [(0, 4), (1, 3), (2, 5)]:
+        p, t = _random_masks(seed, k=k)
+        if k == 5: p[p == 4] = 0; t[t == 4] = 0                        # una clase que no aparece en ningún lado
+        cases.append(Case(f"{k} clases, semilla {seed}", args=(p, t, k),
+                          expected=MulticlassJaccardIndex(k, average="macro")(p, t).item()))
+    return cases
+
+@register_exercise("10.3", hint="MeanIoU calcula el IoU de cada par (imagen, clase) cuya unión no es vacía y promedia "
+                                "todos esos pares juntos, no primero por imagen.")
+def _cases_10_3():
+    from torchmetrics.segmentation import MeanIoU
+    cases = []
+    for seed, k in [(0, 3), (3, 4)]:
+        p, t = _random_masks(seed, shape=(3, 8, 8), k=k)
+        cases.append(Case(f"{k} clases al azar, semilla {seed}", args=(p, t, k),
+                          expected=MeanIoU(num_classes=k, input_format="index")(p, t).item()))
+    t2 = torch.zeros(2, 16, 16, dtype=torch.long); p2 = t2.clone()
+    t2[0, 2:14, 2:14] = 1; p2[0, 2:14, 2:13] = 1
+    t2[1, 2:8, 2:8] = 1; p2[1, 2:8, 2:8] = 1; t2[1, 10:12, 5:9] = 2; p2[1, 10:12, 5:7] = 2
+    cases.append(Case("el ejemplo de la sección 7", args=(p2, t2, 3),
+                      expected=MeanIoU(num_classes=3, input_format="index")(p2, t2).item()))
+    return cases
