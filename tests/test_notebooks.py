@@ -35,7 +35,7 @@ def test_colab_badge_points_to_this_notebook(nb):
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
 def test_install_cell_uses_repository_url(nb):
     code = [source(c) for c in cells(nb) if c["cell_type"] == "code"]
-    install = [s for s in code if "%pip install" in s]
+    install = [s for s in code if re.search(r"^\s*%pip install", s, re.M)]   # una línea de la celda, no un texto que la escribe
     assert len(install) == 1, f"{nb.name}: debe haber exactamente una celda de instalación"
     cell = install[0]
     assert re.search(rf'"vpc2(\[[\w,-]+\])? @ git\+{re.escape(REPO_URL)}"', cell), \
