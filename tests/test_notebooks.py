@@ -58,8 +58,11 @@ def mixes_imports_and_code(src: str) -> bool:
         tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
     except SyntaxError:
         return False
-    has_import = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
-    other = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    imports = (ast.Import, ast.ImportFrom)
+    def optional_import(n):   # try: import x / except ImportError: x = None — nbdev puede ejecutarlo sin riesgo
+        return isinstance(n, ast.Try) and all(isinstance(b, imports) for b in n.body)
+    has_import = any(isinstance(n, imports) for n in ast.walk(tree))
+    other = [n for n in tree.body if not isinstance(n, imports) and not optional_import(n)]
     return has_import and bool(other)
 
 

@@ -7,6 +7,7 @@ Docs: https://vpc2-curso.github.io/vpc2/ejercicios.html.md"""
 # %% ../nbs/00a_ejercicios.ipynb #ej04
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import json
@@ -289,9 +290,33 @@ def student_install_cell(source_install: str) -> str:
     return code.replace("# Instalación en Colab/Kaggle: no hace nada localmente ni bajo nbdev-test.",
                         "# En Colab o Kaggle, instala vpc2 (en tu computadora, con `make lab`, ya está).")
 
+_EXPORT_DIRECTIVES = {"export", "exporti", "exports"}
+
+def _parse(code: str) -> ast.Module | None:
+    try: return ast.parse("\n".join(l for l in code.splitlines() if not l.lstrip().startswith(("%", "!"))))
+    except SyntaxError: return None
+
+def _is_import_only(code: str) -> bool:
+    tree = _parse(code)
+    return bool(tree and tree.body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+
+def _top_level_names(code: str) -> set[str]:
+    "Los nombres que define una celda en su nivel superior (funciones, clases, asignaciones)."
+    names = set()
+    for n in (_parse(code) or ast.Module(body=[])).body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names.add(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            names |= {m.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                      for m in ast.walk(t) if isinstance(m, ast.Name)}
+    return names
+
+def _loaded_names(code: str) -> set[str]:
+    tree = _parse(code)
+    return {m.id for m in ast.walk(tree) if isinstance(m, ast.Name) and isinstance(m.ctx, ast.Load)} if tree else set()
+
 def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alumnos") -> dict:
     "La edición para estudiantes de un cuaderno (un dict de nbformat): sin celdas ocultas, directivas ni soluciones."
-    cells, label, install = [], None, None
+    cells, label, install, hidden_private, module = [], None, None, set(), None
     for cell in nb["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] != "code":
@@ -304,7 +329,15 @@ def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alum
             install = _code_cell(student_install_cell(source), "instalar-vpc2")
             continue
         if "default_exp" in directives:
-            cells.append(_code_cell(f"from vpc2.{directives['default_exp']} import *", "importar-modulo"))
+            module = _code_cell(f"from vpc2.{directives['default_exp']} import *", "importar-modulo")
+            cells.append(module)
+            continue
+        if "hide" in directives and _EXPORT_DIRECTIVES & directives.keys():
+            hidden_private |= {n for n in _top_level_names(code) if n.startswith("_") and not n.startswith("__")}
+            continue
+        if "hide" in directives and _is_import_only(code):   # los imports ocultos: las celdas visibles los usan
+            code = "\n".join(l for l in code.splitlines() if not re.match(r"\s*(from|import) nbdev\b", l)).strip()
+            if code: cells.append(_code_cell(code, cell.get("id", "importar")))
             continue
         if "hide" in directives or not code.strip() or _SHOW_DOC_ONLY.match(code):
             continue
@@ -314,6 +347,9 @@ def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alum
         elif is_check_cell(code):
             new.update(outputs=[], execution_count=None)
         cells.append(new)
+    used = set().union(*(_loaded_names(c["source"]) for c in cells if c["cell_type"] == "code"))
+    if module is not None and hidden_private & used:       # `import *` no trae los nombres privados que usa la lección
+        module["source"] += f"\nfrom {module['source'].split()[1]} import {', '.join(sorted(hidden_private & used))}"
     if install is not None:                                # la instalación, primera celda de código
         first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), len(cells))
         cells.insert(first_code, install)
