@@ -171,7 +171,7 @@ def train_vae(model: VAE, x_train: torch.Tensor, x_valid: torch.Tensor, epochs: 
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train), batch_size, shuffle=True, generator=g)
-    epochs, per_epoch = max_batches(epochs), max_batches(len(dl))      # en humo, pocas épocas de pocos lotes
+    epochs, per_epoch = max_batches(epochs), max_batches(len(dl))      # en una corrida corta, pocas épocas de pocos lotes
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch + 1)
     history = {"rec": [], "kl": []}
@@ -258,7 +258,7 @@ def train_gan(gen: Generator, disc: Discriminator, dl, epochs: int, lr: float = 
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr if lr_d is None else lr_d, betas=betas)
     history = {"loss_d": [], "loss_g": [], "d_real": [], "d_fake": []}
-    for epoch in range(max_batches(epochs)):                # en humo, también pocas épocas
+    for epoch in range(max_batches(epochs)):                # en una corrida corta, también pocas épocas
         sums, n = np.zeros(4), 0
         for batch in limit_batches(dl, max_steps):
             x = (batch[0] if isinstance(batch, (list, tuple)) else batch).to(device)
@@ -491,7 +491,7 @@ def train_diffusion(model: nn.Module, schedule: NoiseSchedule, dl, epochs: int, 
         raise ValueError("cond_drop necesita conditional=True y una U-Net construida con num_classes=...")
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    epochs = max_batches(epochs)                             # en humo, pocas épocas de pocos lotes
+    epochs = max_batches(epochs)                             # en una corrida corta, pocas épocas de pocos lotes
     per_epoch = max_batches(len(dl) if max_steps is None else min(len(dl), max_steps))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * per_epoch + 1)
     history = []
