@@ -415,3 +415,50 @@ def test_names_are_specific():
     assert torch.equal(tta_identity(x), x) and torch.equal(tta_hflip(x), x.flip(-1))
     with pytest.raises(ValueError, match="Biblioteca desconocida"):
         make_pipeline("opencv")
+
+
+# Ejercicios del cuaderno 07: la comprobación acepta la solución y rechaza respuestas equivocadas.
+import torch.nn.functional as F  # noqa: E402
+
+from vpc2.ejercicios import run_exercise  # noqa: E402
+
+
+def _flip_boxes(boxes, w, minus_one=0, swap=True):
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    if swap: return torch.stack([w - minus_one - x2, y1, w - minus_one - x1, y2], -1)
+    return torch.stack([w - x1, y1, w - x2, y2], -1)
+
+
+def test_exercise_7_1_hflip_with_boxes():
+    assert run_exercise("7.1", lambda im, b: (im.flip(-1), _flip_boxes(b, im.shape[-1]))).passed
+    for wrong in (lambda im, b: (im.flip(-1), _flip_boxes(b, im.shape[-1], minus_one=1)),     # W − 1 − x, como un píxel
+                  lambda im, b: (im.flip(-1), _flip_boxes(b, im.shape[-1], swap=False)),     # x1 > x2
+                  lambda im, b: (im.flip(-2), _flip_boxes(b, im.shape[-1])),                 # espejo vertical de la imagen
+                  lambda im, b: (im.flip(-1), b)):                                           # cajas sin mover
+        r = run_exercise("7.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def _mixup_batch(x, y, lam, c, shift=1):
+    y1 = F.one_hot(y, c).float()
+    return lam * x + (1 - lam) * x.roll(shift, 0), lam * y1 + (1 - lam) * y1.roll(shift, 0)
+
+
+def test_exercise_7_2_mixup_batch():
+    assert run_exercise("7.2", _mixup_batch).passed
+    for wrong in (lambda x, y, lam, c: _mixup_batch(x, y, 1 - lam, c),                       # λ al revés
+                  lambda x, y, lam, c: (_mixup_batch(x, y, lam, c)[0], F.one_hot(y, c).float()),   # etiquetas sin mezclar
+                  lambda x, y, lam, c: _mixup_batch(x, y, lam, c, shift=-1)):                # pareja equivocada
+        r = run_exercise("7.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_7_3_tta_average():
+    def right(m, x):
+        with torch.no_grad(): return (m(x).softmax(-1) + m(x.flip(-1)).softmax(-1)) / 2
+    assert run_exercise("7.3", right).passed
+    for wrong in (lambda m, x: ((m(x) + m(x.flip(-1))) / 2).softmax(-1),                     # promedia logits
+                  lambda m, x: (m(x).softmax(-1) + m(x.flip(-2)).softmax(-1)) / 2,           # espejo vertical
+                  lambda m, x: m(x).softmax(-1)):                                            # sin TTA
+        r = run_exercise("7.3", wrong)
+        assert not r.passed and "caso" in r.message

@@ -398,3 +398,49 @@ def test_frozen_features_feed_the_head(kind):
         assert_close(model.head(feats.tensors[0]), model(x), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="ningún lote"):
         frozen_features(model, DataLoader(TensorDataset(torch.rand(0, 1, 16, 16), torch.zeros(0))))
+
+
+# Ejercicios del cuaderno 08: la comprobación acepta la solución y rechaza respuestas equivocadas.
+from vpc2.ejercicios import run_exercise  # noqa: E402
+
+
+def _patches(x, p, order=(0, 2, 4, 1, 3, 5)):
+    B, C, H, W = x.shape
+    return x.view(B, C, H // p, p, W // p, p).permute(*order).reshape(B, (H // p) * (W // p), C * p * p)
+
+
+def test_exercise_8_1_patchify_reshape():
+    assert run_exercise("8.1", _patches).passed
+    for wrong in (lambda x, p: _patches(x, p, (0, 2, 4, 3, 5, 1)),        # canal al final (orden de einops/HWC)
+                  lambda x, p: _patches(x, p, (0, 4, 2, 1, 3, 5)),        # parches por columnas
+                  lambda x, p: F.unfold(x, p).transpose(1, 2)):           # ventanas solapadas (paso 1)
+        r = run_exercise("8.1", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def test_exercise_8_2_attention():
+    def right(q, k, v, attn_mask=None):
+        s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if attn_mask is not None: s = s.masked_fill(~attn_mask, float("-inf"))
+        return s.softmax(-1) @ v
+    assert run_exercise("8.2", right).passed
+    for wrong in (lambda q, k, v, attn_mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=1.0),   # sin escalar
+                  lambda q, k, v, attn_mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=1 / q.shape[-1]),  # ÷ d
+                  lambda q, k, v, attn_mask=None: (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-2) @ v,   # softmax sobre consultas
+                  lambda q, k, v, attn_mask=None: F.scaled_dot_product_attention(q, k, v)):                              # ignora la máscara
+        r = run_exercise("8.2", wrong)
+        assert not r.passed and "caso" in r.message
+
+
+def _block_params(d, r=4.0, norms=True, biases=True):
+    h = int(d * r)
+    return (4 * d if norms else 0) + 4 * d * d + 2 * d * h + ((3 * d + d + h + d) if biases else 0)
+
+
+def test_exercise_8_3_vit_block_params():
+    assert run_exercise("8.3", _block_params).passed
+    for wrong in (lambda d, r=4.0: _block_params(d, r, biases=False),      # sin sesgos
+                  lambda d, r=4.0: _block_params(d, r, norms=False),       # sin LayerNorm
+                  lambda d, r=4.0: _block_params(d)):                      # ignora mlp_ratio
+        r = run_exercise("8.3", wrong)
+        assert not r.passed and "caso" in r.message

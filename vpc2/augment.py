@@ -554,3 +554,54 @@ def wrapper_overhead(dataset, pipeline, n: int | None = None, repeats: int = 7, 
     best = t.min(1).sum(1) / n                                 # (directo, envuelto): suma de los mínimos por ítem
     return {"directo_s": float(best[0]), "envuelto_s": float(best[1]), "sobrecosto": float(best[1] / best[0] - 1),
             "cocientes": (t[1].sum(1) / t[0].sum(1)).tolist()}
+
+# %% ../nbs/07_data_augmentation.ipynb #1842ada1
+from .ejercicios import Case, register_exercise
+
+def _hflip_boxes_reference(image, boxes):
+    "Lo que hace torchvision v2: espejo de la imagen y de sus cajas XYXY, juntas."
+    h, w = image.shape[-2:]
+    img = v2.functional.horizontal_flip(tv_tensors.Image(image))
+    bb = v2.functional.horizontal_flip(tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(h, w)))
+    return img.as_subclass(torch.Tensor), bb.as_subclass(torch.Tensor)
+
+@register_exercise("7.1", reference=_hflip_boxes_reference,
+                   hint="la columna j pasa a W − 1 − j, pero un borde de caja en x (entre píxeles) pasa a W − x; y el borde izquierdo nuevo sale del derecho viejo.")
+def _cases_7_1():
+    g = torch.Generator().manual_seed(7)
+    def case(name, h, w, n):
+        img = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
+        x1 = torch.randint(0, w // 2, (n,), generator=g).float(); y1 = torch.randint(0, h // 2, (n,), generator=g).float()
+        x2 = x1 + torch.randint(1, w // 2, (n,), generator=g).float(); y2 = y1 + torch.randint(1, h // 2, (n,), generator=g).float()
+        return Case(name, args=(img, torch.stack([x1, y1, x2, y2], 1)))
+    return [case("una caja, imagen cuadrada", 32, 32, 1), case("tres cajas, imagen apaisada", 24, 40, 3),
+            case("imagen vertical, cinco cajas", 48, 20, 5),
+            Case("caja pegada al borde izquierdo", args=(torch.arange(60, dtype=torch.uint8).view(3, 4, 5), torch.tensor([[0., 1., 2., 3.]])))]
+
+def _mixup_batch_reference(x, y, lam, num_classes):
+    "mixup de vpc2 con la pareja de v2.MixUp (el lote corrido un lugar, `roll(1, 0)`)."
+    return mixup(x, y, num_classes=num_classes, lam=lam, perm=torch.arange(len(x)).roll(1))
+
+@register_exercise("7.2", reference=_mixup_batch_reference,
+                   hint="la pareja de la imagen i es la i − 1 (x.roll(1, 0)); λ multiplica al original y 1 − λ a la pareja, en las imágenes y en las etiquetas one-hot.")
+def _cases_7_2():
+    g = torch.Generator().manual_seed(72)
+    def case(name, n, c, lam):
+        return Case(name, args=(torch.rand(n, 3, 8, 8, generator=g), torch.randint(0, c, (n,), generator=g), lam, c))
+    return [case("λ = 0,7, cuatro imágenes", 4, 5, 0.7), case("λ = 0,5", 6, 3, 0.5), case("λ = 1: sin mezcla", 3, 4, 1.0),
+            case("λ = 0,25, diez clases", 8, 10, 0.25)]
+
+def _tta_average_reference(model, x):
+    return tta_predict(model, x, [tta_identity, tta_hflip])
+
+@register_exercise("7.3", reference=_tta_average_reference, rtol=1e-4, atol=1e-6,
+                   hint="pasá a probabilidades (softmax) cada versión por separado y promediá; el espejo horizontal da vuelta el ancho, la última dimensión.")
+def _cases_7_3():
+    def case(name, seed, n, c, size):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                    torch.nn.Linear(4 * (size - 2) ** 2, c)).eval()
+        return Case(name, args=(model, 3 * torch.rand(n, 3, size, size)))
+    return [case("red chica, dos imágenes", 0, 2, 3, 6), case("cinco imágenes, cuatro clases", 1, 5, 4, 8),
+            case("una imagen de 10×10", 2, 1, 2, 10)]
+

@@ -384,3 +384,44 @@ def frozen_features(model: nn.Module, dl) -> TensorDataset:
     if not feats:
         raise ValueError("frozen_features: el DataLoader no dio ningún lote; revisá que el conjunto no esté vacío.")
     return TensorDataset(torch.cat(feats), torch.cat(ys))
+
+# %% ../nbs/08_vit.ipynb #2030e09d
+from .ejercicios import Case, register_exercise
+
+def _patchify_reference(x, p):
+    return F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)
+
+@register_exercise("8.1", reference=_patchify_reference,
+                   hint="los parches van en orden de lectura (fila de parches, después columna) y, dentro de cada uno, el canal va antes que la fila y la columna del píxel, como en el peso de Conv2d.")
+def _cases_8_1():
+    g = torch.Generator().manual_seed(81)
+    return [Case("un canal, 4×4, parches de 2", args=(torch.arange(16.).view(1, 1, 4, 4), 2)),
+            Case("RGB 8×8, parches de 4", args=(torch.rand(2, 3, 8, 8, generator=g), 4)),
+            Case("imagen no cuadrada 6×12, parches de 3", args=(torch.rand(1, 2, 6, 12, generator=g), 3)),
+            Case("parche = imagen entera", args=(torch.rand(3, 3, 5, 5, generator=g), 5))]
+
+def _attention_reference(q, k, v, attn_mask=None):
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+@register_exercise("8.2", reference=_attention_reference, rtol=1e-4, atol=1e-5,
+                   hint="softmax(Q·Kᵀ/√d) sobre la última dimensión (las claves), con d = q.shape[-1]; donde la máscara es False el puntaje vale −∞.")
+def _cases_8_2():
+    g = torch.Generator().manual_seed(82)
+    r = lambda *s: torch.randn(*s, generator=g)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+    return [Case("una cabeza, 4 tokens, d = 8", args=(r(1, 4, 8), r(1, 4, 8), r(1, 4, 8))),
+            Case("lote de 2, 3 cabezas, d = 16", args=(r(2, 3, 6, 16), r(2, 3, 6, 16), r(2, 3, 6, 16))),
+            Case("3 consultas y 7 claves, d = 32", args=(r(2, 3, 32), r(2, 7, 32), r(2, 7, 4))),
+            Case("máscara causal", args=(r(2, 5, 8), r(2, 5, 8), r(2, 5, 8)), kwargs=dict(attn_mask=causal))]
+
+def _vit_block_params_reference(dim, mlp_ratio=4.0):
+    "Parámetros de un bloque de timm con qkv con sesgo (como ViT-B/16)."
+    from timm.models.vision_transformer import Block
+    return sum(p.numel() for p in Block(dim, num_heads=1, mlp_ratio=mlp_ratio, qkv_bias=True).parameters())
+
+@register_exercise("8.3", reference=_vit_block_params_reference,
+                   hint="¿contaste los sesgos de cada Linear y las dos LayerNorm (peso y sesgo)? El MLP tiene dos capas y su ancho oculto depende de mlp_ratio.")
+def _cases_8_3():
+    return [Case("ViT-Ti (D = 192)", args=(192,)), Case("ViT-S (D = 384)", args=(384,)), Case("ViT-B (D = 768)", args=(768,)),
+            Case("D = 64, MLP de 2D", args=(64, 2.0)), Case("D = 100, MLP de 3D", args=(100, 3.0))]
+
