@@ -1,4 +1,4 @@
-"""La guía del trabajo final del curso: requisitos, cronograma, qué lleva el informe, la rúbrica, temas sugeridos, y un ejemplo trabajado del método (configuraciones con varias semillas, una tabla resumen y una ablación) con una plantilla de proyecto que ya corre.
+"""La guía del trabajo final del curso: requisitos, cronograma, qué lleva el informe, la rúbrica, temas sugeridos, y un ejemplo trabajado del método (configuraciones con varias semillas, una tabla resumen y una ablación) con una plantilla de proyecto para empezar.
 
 Docs: https://vpc2-curso.github.io/vpc2/trabajo_integrador.html.md"""
 
