@@ -911,6 +911,6 @@ def _check_separable(obtained, expected, case):
     return None
 
 @register_exercise("5.3", compare=_check_separable,
-                   hint="nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False) y después nn.Conv2d(c_in, c_out, 1, bias=False).")
+                   hint="la primera convolución filtra cada canal por separado (¿qué valor de groups logra eso?) y la segunda sólo mezcla canales, sin mirar vecinos; ninguna lleva sesgo.")
 def _cases_5_3():
     return [Case("8 → 16", args=(8, 16)), Case("32 → 32", args=(32, 32)), Case("3 → 24", args=(3, 24))]
