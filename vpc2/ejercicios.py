@@ -314,6 +314,18 @@ def _loaded_names(code: str) -> set[str]:
     tree = _parse(code)
     return {m.id for m in ast.walk(tree) if isinstance(m, ast.Name) and isinstance(m.ctx, ast.Load)} if tree else set()
 
+def _bound_name(alias: ast.alias) -> str:
+    return alias.asname or alias.name.split(".")[0]
+
+def _imports_used(code: str, used: set[str]) -> str:
+    "Los imports de `code` que la lección usa (sin los de las pruebas ocultas ni los de nbdev)."
+    kept = []
+    for node in _parse(code).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "nbdev": continue
+        names = [a for a in node.names if a.name == "*" or _bound_name(a) in used]
+        if names: kept.append(ast.unparse(type(node)(**{**node.__dict__, "names": names})))
+    return "\n".join(kept)
+
 def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alumnos") -> dict:
     "La edición para estudiantes de un cuaderno (un dict de nbformat): sin celdas ocultas, directivas ni soluciones."
     cells, label, install, hidden_private, module = [], None, None, set(), None
@@ -335,9 +347,8 @@ def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alum
         if "hide" in directives and _EXPORT_DIRECTIVES & directives.keys():
             hidden_private |= {n for n in _top_level_names(code) if n.startswith("_") and not n.startswith("__")}
             continue
-        if "hide" in directives and _is_import_only(code):   # los imports ocultos: las celdas visibles los usan
-            code = "\n".join(l for l in code.splitlines() if not re.match(r"\s*(from|import) nbdev\b", l)).strip()
-            if code: cells.append(_code_cell(code, cell.get("id", "importar")))
+        if "hide" in directives and _is_import_only(code):   # los imports ocultos: quedan los que usan las celdas visibles
+            cells.append({**_code_cell(code, cell.get("id", "importar")), "hidden_imports": True})
             continue
         if "hide" in directives or not code.strip() or _SHOW_DOC_ONLY.match(code):
             continue
@@ -347,7 +358,10 @@ def student_notebook(nb: dict, source_dir: str = "nbs", student_dir: str = "alum
         elif is_check_cell(code):
             new.update(outputs=[], execution_count=None)
         cells.append(new)
-    used = set().union(*(_loaded_names(c["source"]) for c in cells if c["cell_type"] == "code"))
+    used = set().union(*(_loaded_names(c["source"]) for c in cells if c["cell_type"] == "code" and "hidden_imports" not in c))
+    for c in [c for c in cells if c.pop("hidden_imports", False)]:
+        c["source"] = _imports_used(c["source"], used)
+    cells = [c for c in cells if c["cell_type"] != "code" or c["source"].strip()]
     if module is not None and hidden_private & used:       # `import *` no trae los nombres privados que usa la lección
         module["source"] += f"\nfrom {module['source'].split()[1]} import {', '.join(sorted(hidden_private & used))}"
     if install is not None:                                # la instalación, primera celda de código
