@@ -27,7 +27,9 @@ __all__ = ['ExperimentLog', 'new_project']
 # %% ../nbs/15_trabajo_integrador.ipynb #c15-009
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush(); os.fsync(f.fileno())               # en el disco antes de renombrar, aunque se corte la luz
     os.replace(tmp, path)                              # o está el archivo entero, o no está
 
 class ExperimentLog:
@@ -56,10 +58,12 @@ class ExperimentLog:
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.folder.glob("*.json"))]
 
     def summary(self) -> pd.DataFrame:
-        "Una fila por nombre: `n` (corridas) y, por cada métrica, `<métrica>_mean` y `<métrica>_std` (desvío muestral)."
+        """Una fila por nombre: `n` (corridas, una por semilla) y, por cada métrica, `<métrica>_mean` y `<métrica>_std`
+        (desvío muestral). Si una semilla se corrió más de una vez (un cuaderno vuelto a correr), cuenta la última."""
         runs = self.runs()
         if not runs: return pd.DataFrame(columns=["n"])
-        df = pd.DataFrame([{"name": r["name"], **r["metrics"]} for r in runs])
+        df = pd.DataFrame([{"name": r["name"], "seed": r["seed"], **r["metrics"]} for r in runs])
+        df = df.drop_duplicates(["name", "seed"], keep="last").drop(columns="seed")
         metrics = [c for c in df.columns if c != "name"]
         g = df.groupby("name", sort=False)
         out = pd.DataFrame({"n": g.size()})
@@ -70,7 +74,7 @@ class ExperimentLog:
 
 # %% ../nbs/15_trabajo_integrador.ipynb #c15-020
 def _skeleton(title: str, members: Sequence[str]) -> dict:
-    "El cuaderno del informe: las secciones que pide la guía y una línea de base que corre de punta a punta."
+    "El cuaderno del informe: las secciones que pide la guía y el código de una línea de base."
     def md(s): return {"cell_type": "markdown", "metadata": {}, "source": s}
     def code(s): return {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None}
     who = ", ".join(members)
@@ -80,7 +84,7 @@ def _skeleton(title: str, members: Sequence[str]) -> dict:
              '    %pip install -q "vpc2 @ git+https://github.com/vpc2-curso/vpc2"'),
         md("## 1. El problema\n\nQué se predice, para quién, con qué métrica y qué meta (escrito antes de entrenar nada)."),
         md("## 2. Los datos\n\nDe dónde salen, cuántas imágenes por clase, cómo se auditaron (duplicados, fugas) y cómo se partieron."),
-        code("from pathlib import Path\nimport tempfile\n\nimport torch\nfrom sklearn.linear_model import LogisticRegression\n\n"
+        code("from pathlib import Path\nimport tempfile\nimport warnings\n\nimport torch\nfrom sklearn.linear_model import LogisticRegression\n\n"
              "from vpc2.core import pick, run_banner, seed_everything\nfrom vpc2.data import load_image_folder, write_imagefolder\n"
              "from vpc2.proyecto import ExperimentLog\n\nrun_banner();"),
         code("DATA = None   # la carpeta de tus datos, con train/ y valid/ y una subcarpeta por clase\n"
@@ -97,7 +101,8 @@ def _skeleton(title: str, members: Sequence[str]) -> dict:
         md("## 3. Línea de base\n\nLa clase mayoritaria y una regresión logística sobre píxeles, en el registro de experimentos."),
         code("log = ExperimentLog('experimentos')\nmajority = float((y_va == y_tr.bincount().argmax()).float().mean())\n"
              "log.record('clase mayoritaria', {}, 0, {'exactitud': majority})\n"
-             "clf = LogisticRegression(max_iter=200).fit(x_tr.flatten(1).numpy(), y_tr.numpy())   # determinista: una corrida basta\n"
+             "with warnings.catch_warnings():\n    warnings.simplefilter('ignore')   # lbfgs avisa que no convergió del todo\n"
+             "    clf = LogisticRegression(max_iter=200).fit(x_tr.flatten(1).numpy(), y_tr.numpy())   # determinista: una corrida basta\n"
              "log.record('regresión logística', {'C': 1.0}, 0, {'exactitud': clf.score(x_va.flatten(1).numpy(), y_va.numpy())})\n"
              "log.summary()   # sus modelos, con tres semillas cada uno, van en la sección 5"),
         md("## 4. Método\n\nEl modelo, por qué éste, y qué se cambia respecto de la línea de base."),
@@ -127,7 +132,7 @@ def new_project(folder: str | Path, title: str, members: Sequence[str]) -> Path:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} ya existe y no está vacía: new_project no pisa archivos. Elegí una carpeta nueva "
                               "o vaciá esa.")
-    members = [str(m) for m in members]
+    members = [members] if isinstance(members, str) else [str(m) for m in members]   # "Ana" es una persona, no tres letras
     if not 1 <= len(members) <= 3:
         raise ValueError(f"Los grupos son de 2 o 3 personas (o una, si así se acordó); recibí {len(members)}: {members}.")
     folder.mkdir(parents=True, exist_ok=True)
