@@ -20,7 +20,10 @@ def test_log_survives_a_crash_and_a_rerun(tmp_path):
     again = ExperimentLog(tmp_path/"exp")                                        # otra sesión, la misma carpeta
     assert [r["metrics"]["exactitud"] for r in again.runs()] == [0.5, 0.7]
     s = again.summary()
-    assert s.loc["a", "n"] == 2 and abs(s.loc["a", "exactitud_mean"] - 0.6) < 1e-12
+    assert s.loc["a", "n"] == 1 and abs(s.loc["a", "exactitud_mean"] - 0.7) < 1e-12   # la misma semilla cuenta una vez: la última
+    again.record("a", {"lr": 1e-2}, 1, {"exactitud": 0.9})
+    s = again.summary()
+    assert s.loc["a", "n"] == 2 and abs(s.loc["a", "exactitud_mean"] - 0.8) < 1e-12
     assert abs(s.loc["a", "exactitud_std"] - np.std([0.5, 0.7], ddof=1)) < 1e-12
 
 
