@@ -36,6 +36,18 @@ def test_bilinear_kernel_is_bilinear_inside():
     assert_close(up[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2])
 
 
+
+@pytest.mark.parametrize("k", [4, 5, 8, 9])
+def test_bilinear_kernel_docstring_formula_even_and_odd_k(k):
+    "El docstring: ConvTranspose2d(C, C, k, stride=(k + 1)//2, padding=(k + 1)//4) sube ×s como la bilineal (k par e impar)."
+    s, p = (k + 1)//2, (k + 1)//4
+    x = torch.randn(1, 2, 6, 7)
+    up = F.conv_transpose2d(x, bilinear_kernel(2, k), stride=s, padding=p)
+    ref = F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+    assert up.shape == ref.shape == (1, 2, 6*s, 7*s)
+    assert_close(up[..., s:-s, s:-s], ref[..., s:-s, s:-s])
+    assert "(k + 1)//2" in bilinear_kernel.__doc__ and "(k + 1)//4" in bilinear_kernel.__doc__
+
 def test_fully_convolutional_averages_to_classifier(one_thread):
     clf = simple_cnn(5).eval()
     fcn = fully_convolutional(clf).eval()
@@ -156,6 +168,7 @@ def test_tiny_maskrcnn_trains_and_evaluates(one_thread):
     result = evaluate_instances(model, data)
     assert 0.0 <= result["map_50"] <= 1.0 or result["map_50"] == -1
     with pytest.raises(ValueError, match="fondo"): tiny_maskrcnn(1, 48)
+    with pytest.raises(ValueError, match="body_layers"): tiny_maskrcnn(6, 48, body_layers=1)
 
 
 def test_class_weights_eigen_fergus():
@@ -221,6 +234,19 @@ def test_panoptic_quality_perfect_and_errors():
     with pytest.raises(ValueError, match="una sola"): panoptic_quality(target, target, {0, 1}, {0})
     with pytest.raises(ValueError, match=r"\(N, H, W, 2\)"): panoptic_quality(target[..., 0], target[..., 0], {1}, {0})
 
+
+
+def test_panoptic_quality_per_category_averages_to_pq():
+    "PQ es el promedio de SQ_c·RQ_c por categoría, no el producto de los promedios; per_category lo muestra."
+    target = torch.zeros(1, 8, 8, 2, dtype=torch.long)
+    target[0, 1:5, 1:5] = torch.tensor([1, 1]); target[0, 5:8, 5:8] = torch.tensor([2, 1])
+    preds = target.clone(); preds[0, 1:5, 1:2] = 0; preds[0, 5:8, 5:8] = 0          # cosa 1 con IoU 0,75, cosa 2 perdida
+    pq, sq, rq = panoptic_quality(preds, target, {1, 2}, {0})
+    per = panoptic_quality(preds, target, {1, 2}, {0}, per_category=True)
+    assert set(per) == {0, 1, 2}
+    assert abs(pq - sum(v[0] for v in per.values())/3) < 1e-9
+    assert all(abs(v[0] - v[1]*v[2]) < 1e-9 for v in per.values())
+    assert abs(pq - sq*rq) > 0.05
 
 def test_boundary_band_and_colors():
     m = torch.zeros(6, 6, dtype=torch.long); m[2:4, 2:4] = 1

@@ -132,7 +132,8 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 
 # %% ../nbs/10_segmentacion.ipynb #1b0199ce
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
-    "Pesos `(C, C, k, k)` para que `ConvTranspose2d(C, C, k, stride=k//2, padding=k//4)` empiece como interpolación bilineal (FCN)."
+    """Pesos `(C, C, k, k)` para que `ConvTranspose2d(C, C, k, stride=(k + 1)//2, padding=(k + 1)//4)` empiece como
+    interpolación bilineal ×s (FCN): para subir ×s con s par, k = 2s y padding s/2; con s impar, k = 2s − 1 y padding (s − 1)/2."""
     if kernel_size < 1 or channels < 1: raise ValueError("channels y kernel_size tienen que ser enteros positivos.")
     factor = (kernel_size + 1)//2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
@@ -392,8 +393,10 @@ class DeepLabMini(nn.Module):
         return F.interpolate(self.classifier(self.aspp(self.body(x))), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 # %% ../nbs/10_segmentacion.ipynb #e5f0211a
-def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_per_img: int = 10, mask_layers: int = 4):
-    """`torchvision.models.detection.MaskRCNN` con un codificador de tres convoluciones (paso 4, `channels` canales) para
+def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_per_img: int = 10, mask_layers: int = 4,
+                  body_layers: int = 6):
+    """`torchvision.models.detection.MaskRCNN` con un codificador de `body_layers` convoluciones 3×3 con BatchNorm (las dos
+    primeras con paso 2: paso 4, `channels` canales) para
     imágenes de `size`×`size` (no las redimensiona), anclas de `size/8` a `size/2` píxeles, `detections_per_img` detecciones
     y una cabeza de máscaras de `mask_layers` convoluciones 3×3 de 32 canales sobre el RoIAlign de 14×14 (torchvision: 4 de 256)."""
     from torchvision.models.detection import MaskRCNN
@@ -402,10 +405,10 @@ def tiny_maskrcnn(num_classes: int, size: int, channels: int = 32, detections_pe
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import MultiScaleRoIAlign
     if num_classes < 2: raise ValueError(f"num_classes={num_classes}: Mask R-CNN cuenta el fondo como clase 0, pasá clases + 1.")
-    body = nn.Sequential(
-        nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True),
-        nn.Conv2d(16, channels, 3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+    if body_layers < 2: raise ValueError(f"body_layers={body_layers}: el codificador necesita al menos las dos convoluciones con paso 2.")
+    def cbr(c_in, c_out, stride=1):
+        return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    body = nn.Sequential(*cbr(3, 16, 2), *cbr(16, channels, 2), *[l for _ in range(body_layers - 2) for l in cbr(channels, channels)])
     body.out_channels = channels
     return MaskRCNN(body, num_classes=None, min_size=size, max_size=size,
                     rpn_anchor_generator=AnchorGenerator(((size//8, size//4, size//2),), ((0.5, 1.0, 2.0),)),
@@ -466,12 +469,12 @@ def _panoptic_segments(x: torch.Tensor, things: set, stuffs: set, void: tuple, n
                                f"{sorted(stuffs)}: agregala a una de las dos listas.")
     return colors
 
-def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things, stuffs) -> tuple[float, float, float]:
+def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things, stuffs, per_category: bool = False):
     """Calidad panóptica (Kirillov et al., 2019) con las entradas de `torchmetrics.detection.PanopticQuality`: tensores
     `(N, H, W, 2)` con la categoría y el id de instancia de cada píxel (en `stuffs` la instancia no cuenta). Por imagen,
     un segmento predicho y uno real de la misma categoría se emparejan si su IoU > 0,5 (TP); los que quedan sueltos son FP
     y FN. Por categoría, SQ = IoU medio de los TP, RQ = TP/(TP + FP/2 + FN/2) y PQ = SQ·RQ; devuelve `(PQ, SQ, RQ)`
-    promediados sobre las categorías que aparecen. Las categorías del objetivo que no son ni `things` ni `stuffs` son
+    promediados sobre las categorías que aparecen (con `per_category=True`, un diccionario categoría → `(PQ, SQ, RQ)`). Las categorías del objetivo que no son ni `things` ni `stuffs` son
     *void*: no cuentan, y un segmento predicho que cae más de la mitad en *void* no es FP."""
     things, stuffs = set(int(t) for t in things), set(int(s) for s in stuffs)
     if things & stuffs: raise ValueError(f"Las categorías {sorted(things & stuffs)} están en things y en stuffs: cada una va en una sola.")
@@ -500,6 +503,9 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things, stuffs) 
         for a in set(p_area) - matched_p - {void}:
             if inter.get((a, void), 0)/p_area[a] <= 0.5: fp[a[0]] += 1
     seen = [c for c in cats if tp[c] + fp[c] + fn[c] > 0]
+    if per_category:
+        return {c: (iou_sum[c]/(tp[c] + fp[c]/2 + fn[c]/2), iou_sum[c]/tp[c] if tp[c] else 0.0, tp[c]/(tp[c] + fp[c]/2 + fn[c]/2))
+                for c in seen}
     if not seen: return float("nan"), float("nan"), float("nan")
     sq = {c: iou_sum[c]/tp[c] if tp[c] else 0.0 for c in seen}
     rq = {c: tp[c]/(tp[c] + fp[c]/2 + fn[c]/2) for c in seen}
