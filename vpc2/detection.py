@@ -491,6 +491,8 @@ def _as_rois(boxes, n_images: int) -> Tensor:
         raise ValueError(f"Hay índices de imagen fuera de rango en la columna 0 (el lote tiene {n_images} imágenes).")
     return r
 
+
+# %% ../nbs/09_deteccion.ipynb #84fa1893
 def roi_align(input: Tensor, boxes, output_size: int | tuple[int, int], spatial_scale: float = 1.0,
               sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
     """RoIAlign a mano: (N, C, H, W) y regiones → (K, C, ph, pw). `boxes` en píxeles de la imagen (`spatial_scale` =
@@ -696,44 +698,51 @@ class TinySSD(nn.Module):
             return self.loss(cls, box, anchors, targets)
         return self.postprocess(cls, box, anchors, x.shape[-2:])
 
-    def loss(self, cls: Tensor, box: Tensor, anchors: Tensor, targets: list[dict]) -> dict:
-        "Focal loss de clase y L1 de caja, divididas por la cantidad total de anclas positivas."
-        if len(targets) != len(cls):
-            raise ValueError(f"Hay {len(cls)} imágenes y {len(targets)} objetivos: pasá un objetivo por imagen.")
-        cls_loss, box_loss, n_pos = cls.sum()*0, box.sum()*0, 0
-        for i, t in enumerate(targets):
-            gt = check_xyxy(t["boxes"], f"targets[{i}]['boxes']").to(anchors)
-            labels = _check_labels(t["labels"], len(gt), f"targets[{i}]['labels']").to(anchors.device)
-            if len(labels) and (labels.min() < 1 or labels.max() >= self.num_classes):
-                raise ValueError(f"targets[{i}]['labels'] tiene etiquetas fuera de 1…{self.num_classes - 1} (0 es el fondo).")
-            matches = match_anchors(box_iou(gt, anchors), self.fg_iou, self.bg_iou)
-            pos, valid = matches >= 0, matches != BETWEEN
-            cls_t = torch.zeros_like(cls[i])
-            cls_t[pos, labels[matches[pos]] - 1] = 1.0
-            cls_loss = cls_loss + sigmoid_focal_loss(cls[i][valid], cls_t[valid], self.alpha, self.gamma, "sum")
-            if pos.any():
-                box_loss = box_loss + F.l1_loss(box[i][pos], encode_boxes(gt[matches[pos]], anchors[pos]), reduction="sum")
-            n_pos += int(pos.sum())
-        n = max(1, n_pos)
-        return dict(loss_classifier=cls_loss/n, loss_box_reg=box_loss/n)
 
-    @torch.no_grad()
-    def postprocess(self, cls: Tensor, box: Tensor, anchors: Tensor, image_size) -> list[dict]:
-        "Puntajes → umbral → las mejores `topk_candidates` → decodificar → recortar a la imagen → NMS por clase."
-        h, w = image_size
-        out = []
-        for logits, deltas in zip(cls, box):
-            scores = torch.sigmoid(logits).flatten()
-            keep = torch.nonzero(scores > self.score_thresh).flatten()
-            keep = keep[scores[keep].topk(min(self.topk_candidates, len(keep))).indices]
-            a_idx, labels = keep // (self.num_classes - 1), keep % (self.num_classes - 1) + 1
-            boxes = decode_boxes(deltas[a_idx], anchors[a_idx])
-            boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], 1)
-            ok = ((boxes[:, 2] - boxes[:, 0]) > 1e-2) & ((boxes[:, 3] - boxes[:, 1]) > 1e-2)
-            boxes, s, labels = boxes[ok], scores[keep][ok], labels[ok]
-            kept = batched_nms(boxes, s, labels, self.nms_thresh)[:self.detections_per_img]
-            out.append(dict(boxes=boxes[kept], scores=s[kept], labels=labels[kept]))
-        return out
+# %% ../nbs/09_deteccion.ipynb #38f91723
+def _tinyssd_loss(self: TinySSD, cls: Tensor, box: Tensor, anchors: Tensor, targets: list[dict]) -> dict:
+    "Focal loss de clase y L1 de caja, divididas por la cantidad total de anclas positivas."
+    if len(targets) != len(cls):
+        raise ValueError(f"Hay {len(cls)} imágenes y {len(targets)} objetivos: pasá un objetivo por imagen.")
+    cls_loss, box_loss, n_pos = cls.sum()*0, box.sum()*0, 0
+    for i, t in enumerate(targets):
+        gt = check_xyxy(t["boxes"], f"targets[{i}]['boxes']").to(anchors)
+        labels = _check_labels(t["labels"], len(gt), f"targets[{i}]['labels']").to(anchors.device)
+        if len(labels) and (labels.min() < 1 or labels.max() >= self.num_classes):
+            raise ValueError(f"targets[{i}]['labels'] tiene etiquetas fuera de 1…{self.num_classes - 1} (0 es el fondo).")
+        matches = match_anchors(box_iou(gt, anchors), self.fg_iou, self.bg_iou)
+        pos, valid = matches >= 0, matches != BETWEEN
+        cls_t = torch.zeros_like(cls[i])
+        cls_t[pos, labels[matches[pos]] - 1] = 1.0
+        cls_loss = cls_loss + sigmoid_focal_loss(cls[i][valid], cls_t[valid], self.alpha, self.gamma, "sum")
+        if pos.any():
+            box_loss = box_loss + F.l1_loss(box[i][pos], encode_boxes(gt[matches[pos]], anchors[pos]), reduction="sum")
+        n_pos += int(pos.sum())
+    n = max(1, n_pos)
+    return dict(loss_classifier=cls_loss/n, loss_box_reg=box_loss/n)
+
+TinySSD.loss = _tinyssd_loss
+
+# %% ../nbs/09_deteccion.ipynb #6daebffe
+@torch.no_grad()
+def _tinyssd_postprocess(self: TinySSD, cls: Tensor, box: Tensor, anchors: Tensor, image_size) -> list[dict]:
+    "Puntajes → umbral → las mejores `topk_candidates` → decodificar → recortar a la imagen → NMS por clase."
+    h, w = image_size
+    out = []
+    for logits, deltas in zip(cls, box):
+        scores = torch.sigmoid(logits).flatten()
+        keep = torch.nonzero(scores > self.score_thresh).flatten()
+        keep = keep[scores[keep].topk(min(self.topk_candidates, len(keep))).indices]
+        a_idx, labels = keep // (self.num_classes - 1), keep % (self.num_classes - 1) + 1
+        boxes = decode_boxes(deltas[a_idx], anchors[a_idx])
+        boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)], 1)
+        ok = ((boxes[:, 2] - boxes[:, 0]) > 1e-2) & ((boxes[:, 3] - boxes[:, 1]) > 1e-2)
+        boxes, s, labels = boxes[ok], scores[keep][ok], labels[ok]
+        kept = batched_nms(boxes, s, labels, self.nms_thresh)[:self.detections_per_img]
+        out.append(dict(boxes=boxes[kept], scores=s[kept], labels=labels[kept]))
+    return out
+
+TinySSD.postprocess = _tinyssd_postprocess
 
 # %% ../nbs/09_deteccion.ipynb #02df0e1a
 def _image_hw(image_size) -> tuple[float, float]:
