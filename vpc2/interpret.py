@@ -301,8 +301,9 @@ def adain(content_features: torch.Tensor, style_features: torch.Tensor, eps: flo
     return (content_features - mc) / sc * ss + ms
 
 def mean_std_loss(features: Sequence[torch.Tensor], targets: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Pérdida de estilo de Huang y Belongie (2017): Σ_ℓ ‖μ(F^ℓ) − μ_ℓ‖² + ‖σ(F^ℓ) − σ_ℓ‖², con `targets` los pares (μ, σ) de cada
-    capa del estilo (`channel_mean_std`): sólo la media y el desvío de cada canal, no sus correlaciones."""
+    """Pérdida de estilo de media y desvío: Σ_ℓ ‖μ(F^ℓ) − μ_ℓ‖² + ‖σ(F^ℓ) − σ_ℓ‖², con `targets` los pares (μ, σ) de cada capa
+    del estilo (`channel_mean_std`): sólo la media y el desvío de cada canal, no sus correlaciones. Huang y Belongie (2017) usan las
+    normas ‖·‖₂ sin elevar al cuadrado; acá, como las implementaciones habituales, van al cuadrado (mismo mínimo)."""
     if len(features) != len(targets) or not len(features):
         raise ValueError(f"Hay {len(features)} capas de estilo y {len(targets)} pares (media, desvío): tienen que coincidir (y ser al menos uno).")
     total = 0.0
