@@ -165,6 +165,23 @@ def test_ddim_step_matches_diffusers(n):
         ours = sched.ddim_step(eps, int(t), x, n, eta=1.0, generator=torch.Generator().manual_seed(3))
         theirs = ref.step(eps, t, x, eta=1.0, generator=torch.Generator().manual_seed(3)).prev_sample
         assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+        assert_close(sched.ddim_step(eps, int(t), x, n, use_clipped_model_output=True),
+                     ref.step(eps, t, x, eta=0.0, use_clipped_model_output=True).prev_sample, rtol=1e-5, atol=1e-5)
+
+
+def test_ddim_sampling_loop_matches_diffusers_loop():
+    "El bucle entero de sample_diffusion(method='ddim') es el de DDIMScheduler con use_clipped_model_output=True."
+    torch.manual_seed(0)
+    unet, sched = DenoisingUNet(width=8, num_classes=3), NoiseSchedule()
+    y = torch.tensor([0, 1, 2])
+    ours = sample_diffusion(unet, sched, 3, (1, 8, 8), 10, y=y, method="ddim", generator=torch.Generator().manual_seed(0))
+    ref = _diffusers().DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    ref.set_timesteps(10)
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for t in ref.timesteps:
+            x = ref.step(unet(x, torch.full((3,), int(t)), y), t, x, eta=0.0, use_clipped_model_output=True).prev_sample
+    assert_close(ours, x.clamp(-1, 1), rtol=1e-5, atol=1e-5)
 
 
 def test_ddim_sampling_is_deterministic_and_guidance_interpolates():

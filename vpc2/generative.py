@@ -396,15 +396,22 @@ class NoiseSchedule:
         return mean + var.sqrt() * self._noise(x_t, generator)
 
     def ddim_step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, num_inference_steps: int,
-                  eta: float = 0.0, generator: torch.Generator | None = None, clip: bool = True) -> torch.Tensor:
+                  eta: float = 0.0, generator: torch.Generator | None = None, clip: bool = True,
+                  use_clipped_model_output: bool = False) -> torch.Tensor:
         """Un paso de DDIM (Song et al., 2021) de x_t a x_{t−k}, k = num_steps // num_inference_steps:
         x_{t−k} = √ᾱ_{t−k}·x̂_0 + √(1 − ᾱ_{t−k} − σ²)·ε̂ + σ·z, con σ = `eta`·√β̃. Con `eta=0` es determinista (el
-        mismo ruido inicial da siempre la misma imagen); con `eta=1` equivale al paso ancestral."""
+        mismo ruido inicial da siempre la misma imagen); con `eta=1` equivale al paso ancestral.
+
+        Si `clip` recorta x̂_0, con `use_clipped_model_output=True` el ε̂ de la fórmula se recalcula desde el x̂_0
+        recortado, ε̂ = (x_t − √ᾱ_t·x̂_0)/√(1−ᾱ_t), para que los dos términos describan el mismo x_t (como en GLIDE y
+        en diffusers con el mismo argumento); por defecto, igual que diffusers, usa el ε̂ de la red."""
         k = self.num_steps // int(self.timesteps(num_inference_steps).numel())
         x0_hat = self.predict_x0(model_output, t, x_t, clip)
         t = int(t)
         if eta < 0: raise ValueError(f"eta={eta}: tiene que ser ≥ 0 (0 es DDIM determinista, 1 el muestreo ancestral).")
         ab_t, ab_prev = self.alphas_cumprod[t], self._ab(t - k)
+        if use_clipped_model_output:
+            model_output = (x_t - ab_t.sqrt() * x0_hat) / (1 - ab_t).sqrt()
         sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
         x = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * model_output
         return x + sigma * self._noise(x_t, generator) if eta > 0 else x
@@ -514,7 +521,7 @@ def sample_diffusion(model: nn.Module, schedule: NoiseSchedule, n: int, shape: S
                      generator: torch.Generator | None = None, method: str = "ddpm", guidance: float = 1.0) -> torch.Tensor:
     """Genera `n` imágenes `shape` en [-1, 1] desde x_T ~ N(0, I), en los pasos de `schedule.timesteps(...)` (todos, o
     `num_inference_steps` saltando), con `schedule.step` (`method="ddpm"`, ancestral) o `schedule.ddim_step`
-    (`"ddim"`, determinista). Con clases `y` y `guidance` = w ≠ 1 usa la guía sin clasificador:
+    (`"ddim"`, determinista, con ε̂ recalculado desde el x̂_0 recortado: `use_clipped_model_output=True`). Con clases `y` y `guidance` = w ≠ 1 usa la guía sin clasificador:
     ε̂ = ε̂(x, ∅) + w·(ε̂(x, y) − ε̂(x, ∅)) (w = 0: sin clase; w = 1: condicional común; w > 1: más guía)."""
     if method not in ("ddpm", "ddim"): raise ValueError(f"method={method!r}: usá 'ddpm' (ancestral) o 'ddim'.")
     if y is not None and len(y) != n: raise ValueError(f"Hay {len(y)} clases para {n} imágenes: pasá una por imagen.")
@@ -533,7 +540,7 @@ def sample_diffusion(model: nn.Module, schedule: NoiseSchedule, n: int, shape: S
         else:
             eps = model(x, tt, y)
         if method == "ddim":
-            x = schedule.ddim_step(eps, t, x, len(ts))
+            x = schedule.ddim_step(eps, t, x, len(ts), use_clipped_model_output=True)
         else:
             x = schedule.step(eps, t, x, prev_t=int(ts[i + 1]) if i + 1 < len(ts) else -1, generator=generator)
     return x.clamp(-1, 1)
