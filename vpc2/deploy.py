@@ -33,7 +33,7 @@ __all__ = ['SPACE_APP', 'image_hash', 'hamming', 'audit_image_folder', 'duplicat
 
 # %% ../nbs/14_aplicacion.ipynb #c14-014
 def image_hash(img: Image.Image, size: int = 8) -> int:
-    "Huella perceptual *dHash*: la imagen en gris a (size+1)×size y, por fila, si cada píxel es más claro que el siguiente."
+    "Huella perceptual *dHash*: la imagen en gris a (size+1)×size y, por fila, si el píxel siguiente es más claro que el actual."
     g = np.asarray(img.convert("L").resize((size + 1, size), Image.Resampling.BILINEAR), dtype=np.int16)
     bits = (g[:, 1:] > g[:, :-1]).flatten()
     return int("".join("1" if b else "0" for b in bits), 2)
@@ -372,11 +372,11 @@ def _reference_coverage(probs, labels, target):
     return 0.0 if len(ok) == 0 else float(cov[ok[-1]])
 
 @register_exercise("14.3", reference=_reference_coverage, atol=1e-9,
-                   hint="Ordená por confianza de mayor a menor y calculá la exactitud acumulada de las primeras k.")
+                   hint="Ordená por confianza de mayor a menor, calculá la exactitud acumulada de las primeras k y quedate con la mayor k que llega a target.")
 def _cases_14_3():
     g = torch.Generator().manual_seed(143)
     p = (torch.randn(200, 5, generator=g) * 2).softmax(1)
     l = torch.where(torch.rand(200, generator=g) < 0.8, p.argmax(1), torch.randint(0, 5, (200,), generator=g))
     wrong_top = torch.tensor([[0.9, 0.1], [0.6, 0.4]]), torch.tensor([1, 0])
     return [Case("meta 0,9", (p, l, 0.9)), Case("meta 1,0", (p, l, 1.0)), Case("meta 0,5", (p, l, 0.5)),
-            Case("la más confiada falla", (*wrong_top, 0.99), hint="Si la primera ya falla, no se puede contestar nada.")]
+            Case("la más confiada falla", (*wrong_top, 0.99), hint="Si la primera falla, contestando k la exactitud es a lo sumo (k − 1)/k: con 2 ejemplos no llega a 0,99.")]
