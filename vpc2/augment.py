@@ -32,7 +32,7 @@ from .vis import IMAGENET_MEAN, IMAGENET_STD, denormalize, show_grid
 # %% auto #0
 __all__ = ['AUGMENT_LIBRARIES', 'check_uint8_image', 'pipeline_library', 'augment_image', 'show_augmentations', 'make_pipeline',
            'check_boxes_xyxy', 'check_masks', 'box_mask_excess', 'boxes_enclose_masks', 'AugmentedDataset',
-           'check_alignment', 'save_augmented_copies', 'as_soft_labels', 'mixup', 'cutmix_box', 'cutmix', 'MixCollate',
+           'check_alignment', 'save_augmented_copies', 'mixup', 'cutmix', 'as_soft_labels', 'cutmix_box', 'MixCollate',
            'tta_identity', 'tta_hflip', 'tta_predict', 'log_augmented_batch', 'benchmark_pipelines', 'wrapper_overhead']
 
 # %% ../nbs/07_data_augmentation.ipynb #2ae1cdfe
@@ -339,6 +339,30 @@ def save_augmented_copies(dataset, pipeline, root, copies: int = 2, classes: Seq
     return written
 
 # %% ../nbs/07_data_augmentation.ipynb #11b179c4
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0, num_classes: int | None = None,
+          lam: float | None = None, perm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """mixup sobre un lote: $\\tilde x = \\lambda x + (1-\\lambda) x_\\pi$, $\\tilde y = \\lambda y + (1-\\lambda) y_\\pi$ con
+    $\\lambda \\sim \\mathrm{Beta}(\\alpha, \\alpha)$ (o `lam`) y $\\pi$ al azar (o `perm`). Devuelve imágenes y etiquetas suaves `(N, C)`."""
+    x, y, perm = _mix_inputs(x, y, num_classes, perm, "mixup")
+    lam = _lam(alpha, lam)
+    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0, num_classes: int | None = None, lam: float | None = None,
+           box: tuple[int, int, int, int] | None = None, perm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cutmix sobre un lote: pega en cada imagen el rectángulo `box` (o uno de `cutmix_box` con $\\lambda \\sim \\mathrm{Beta}(\\alpha, \\alpha)$)
+    de su pareja $x_\\pi$; la etiqueta es $(1-a)\\,y + a\\,y_\\pi$ con $a$ la fracción del área realmente pegada."""
+    x, y, perm = _mix_inputs(x, y, num_classes, perm, "cutmix")
+    h, w = x.shape[-2:]
+    x1, y1, x2, y2 = cutmix_box(h, w, _lam(alpha, lam)) if box is None else (int(v) for v in box)
+    if not (0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h):
+        raise ValueError(f"box=({x1}, {y1}, {x2}, {y2}) no es un rectángulo (x1, y1, x2, y2) dentro de la imagen de {w}×{h}.")
+    area = (x2 - x1) * (y2 - y1) / (h * w)
+    out = x.clone()
+    out[..., y1:y2, x1:x2] = x[perm][..., y1:y2, x1:x2]
+    return out, (1 - area) * y + area * y[perm]
+
+
+# %% ../nbs/07_data_augmentation.ipynb #7mixplmb
 def as_soft_labels(y: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
     "Etiquetas como probabilidades `(N, C)` `float`: índices `(N,)` → *one-hot* con `num_classes`; `(N, C)` se verifica (≥ 0, suman 1)."
     y = torch.as_tensor(y)
@@ -379,14 +403,6 @@ def _lam(alpha: float, lam: float | None) -> float:
     if not alpha > 0: raise ValueError(f"alpha={alpha}: el parámetro de la Beta(α, α) tiene que ser positivo (típico: 0.2 a 1).")
     return float(torch.distributions.Beta(alpha, alpha).sample())
 
-def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0, num_classes: int | None = None,
-          lam: float | None = None, perm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """mixup sobre un lote: $\\tilde x = \\lambda x + (1-\\lambda) x_\\pi$, $\\tilde y = \\lambda y + (1-\\lambda) y_\\pi$ con
-    $\\lambda \\sim \\mathrm{Beta}(\\alpha, \\alpha)$ (o `lam`) y $\\pi$ al azar (o `perm`). Devuelve imágenes y etiquetas suaves `(N, C)`."""
-    x, y, perm = _mix_inputs(x, y, num_classes, perm, "mixup")
-    lam = _lam(alpha, lam)
-    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
-
 def cutmix_box(height: int, width: int, lam: float) -> tuple[int, int, int, int]:
     "Rectángulo `(x1, y1, x2, y2)` de cutmix: centro uniforme, lados $W\\sqrt{1-\\lambda}$ y $H\\sqrt{1-\\lambda}$, recortado al borde."
     if not 0.0 <= lam <= 1.0: raise ValueError(f"lam={lam} debe estar entre 0 y 1.")
@@ -394,19 +410,6 @@ def cutmix_box(height: int, width: int, lam: float) -> tuple[int, int, int, int]
     half_w, half_h = int(0.5 * math.sqrt(1 - lam) * width), int(0.5 * math.sqrt(1 - lam) * height)
     return max(cx - half_w, 0), max(cy - half_h, 0), min(cx + half_w, width), min(cy + half_h, height)
 
-def cutmix(x: torch.Tensor, y: torch.Tensor, alpha: float = 1.0, num_classes: int | None = None, lam: float | None = None,
-           box: tuple[int, int, int, int] | None = None, perm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cutmix sobre un lote: pega en cada imagen el rectángulo `box` (o uno de `cutmix_box` con $\\lambda \\sim \\mathrm{Beta}(\\alpha, \\alpha)$)
-    de su pareja $x_\\pi$; la etiqueta es $(1-a)\\,y + a\\,y_\\pi$ con $a$ la fracción del área realmente pegada."""
-    x, y, perm = _mix_inputs(x, y, num_classes, perm, "cutmix")
-    h, w = x.shape[-2:]
-    x1, y1, x2, y2 = cutmix_box(h, w, _lam(alpha, lam)) if box is None else (int(v) for v in box)
-    if not (0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h):
-        raise ValueError(f"box=({x1}, {y1}, {x2}, {y2}) no es un rectángulo (x1, y1, x2, y2) dentro de la imagen de {w}×{h}.")
-    area = (x2 - x1) * (y2 - y1) / (h * w)
-    out = x.clone()
-    out[..., y1:y2, x1:x2] = x[perm][..., y1:y2, x1:x2]
-    return out, (1 - area) * y + area * y[perm]
 
 # %% ../nbs/07_data_augmentation.ipynb #5874dd91
 class MixCollate:
