@@ -1,4 +1,4 @@
-"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB).
+"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB) y les saca los códigos ANSI a las salidas de texto.
 
 `nbdev-test --save` guarda las figuras al doble de resolución (unos 2000 px de ancho). Esta herramienta las lleva a
 `MAX_WIDTH` píxeles de ancho y, cuando la figura es una foto (donde PNG comprime mal), la guarda como JPEG si ocupa
@@ -8,6 +8,7 @@ Uso: `python tools/shrink_outputs.py [cuadernos…]` (por defecto, todos los de 
 import base64
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 MAX_WIDTH = 1000
 JPEG_QUALITY = 80
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # restos de barras de progreso (tqdm) en las salidas de texto
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
@@ -44,6 +46,11 @@ def shrink_notebook(path: Path) -> tuple[int, int]:
     changed = False
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+                if ANSI.search(text):
+                    out["text"] = ANSI.sub("", text).splitlines(keepends=True)
+                    changed = True
             data = out.get("data", {})
             if "image/png" not in data: continue
             raw = base64.b64decode("".join(data["image/png"]))
