@@ -288,3 +288,8 @@ def test_exercises_reject_wrong_answers():
     assert not r.passed and "caso" in r.message
     r = run_exercise("9.3", lambda f, box, p, s: roi_align(f[None], [torch.tensor([box])], p, s)[0])   # RoIAlign, no RoI pooling
     assert not r.passed and "caso" in r.message
+    def python_round(f, box, p, s):   # round de Python: 2,5 → 2, torchvision sube a 3
+        from torchvision.ops import roi_pool
+        return roi_pool(f[None], [torch.tensor([[round(v*s)/s for v in box]])], p, s)[0]
+    r = run_exercise("9.3", python_round)
+    assert not r.passed and "coordenadas que caen en ,5" in r.message

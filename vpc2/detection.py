@@ -949,7 +949,7 @@ def _roi_pool_reference(feature, box, output_size, spatial_scale):
     return roi_pool(feature[None], [torch.tensor([box], dtype=feature.dtype)], output_size, spatial_scale)[0]
 
 @register_exercise("9.3", reference=_roi_pool_reference,
-                   hint="como torchvision: x1 = round(x1·escala), x2 = round(x2·escala), ancho = max(x2 − x1 + 1, 1); la "
+                   hint="como torchvision: x1 = floor(x1·escala + 0,5) y lo mismo con x2 (el .5 sube; el round de Python lo baja a par), ancho = max(x2 − x1 + 1, 1); la "
                         "celda j va de floor(j·ancho/p) a ceil((j + 1)·ancho/p) (más x1, recortado al mapa); celda vacía → 0.")
 def _cases_9_3():
     g = torch.Generator().manual_seed(9)
@@ -958,4 +958,5 @@ def _cases_9_3():
             Case("mapa de paso 4 (escala 0,25)", args=(f, (8.3, 4.6, 40.2, 30.9), 3, 0.25)),
             Case("salida 7×7 de una caja chica", args=(f, (2., 3., 6., 5.), 7, 1.0)),
             Case("caja que se sale del mapa", args=(f, (10., 6., 30., 20.), 2, 1.0)),
-            Case("alto y ancho distintos", args=(f, (1., 1., 14., 4.), (2, 4), 1.0))]
+            Case("alto y ancho distintos", args=(f, (1., 1., 14., 4.), (2, 4), 1.0)),
+            Case("coordenadas que caen en ,5", args=(f, (1., 1., 9., 5.), 2, 0.5))]
