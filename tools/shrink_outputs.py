@@ -1,4 +1,4 @@
-"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB) y les saca los códigos ANSI a las salidas de texto.
+"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB) y les saca a las salidas de texto los códigos ANSI y las rutas de IPython de los avisos.
 
 `nbdev-test --save` guarda las figuras al doble de resolución (unos 2000 px de ancho). Esta herramienta las lleva a
 `MAX_WIDTH` píxeles de ancho y, cuando la figura es una foto (donde PNG comprime mal), la guarda como JPEG si ocupa
@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_WIDTH = 1000
 JPEG_QUALITY = 80
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # restos de barras de progreso (tqdm) en las salidas de texto
+# un aviso de Python nombra la celda con una ruta de IPython que cambia en cada corrida, y repite la línea de código
+IPYTHON_WARNING = re.compile(r"<ipython-input-[\w-]+>:\d+: (\w*Warning: [^\n]*\n)(  [^\n]*\n)?")
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
@@ -45,11 +47,17 @@ def shrink_notebook(path: Path) -> tuple[int, int]:
     nb = json.loads(path.read_text())
     changed = False
     for cell in nb["cells"]:
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if not (o.get("output_type") == "stream" and not ANSI.sub("", "".join(o["text"])).strip())]
+        if len(kept) != len(outputs):                  # lo que queda de una barra de progreso: sólo \r y espacios
+            cell["outputs"] = kept
+            changed = True
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
                 text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
-                if ANSI.search(text):
-                    out["text"] = ANSI.sub("", text).splitlines(keepends=True)
+                clean = IPYTHON_WARNING.sub(r"\1", ANSI.sub("", text))
+                if clean != text:
+                    out["text"] = clean.splitlines(keepends=True)
                     changed = True
             data = out.get("data", {})
             if "image/png" not in data: continue
