@@ -126,7 +126,7 @@ def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
     # sin(p + q) = sin p cos q + cos p sin q: las franjas salen de vectores 1D, sin evaluar sin() en cada píxel
     px, qy = (2*math.pi*freq*math.cos(b))*x, (2*math.pi*freq*math.sin(b))*y + phase
     stripes = amp*(np.sin(px)*np.cos(qy) + np.cos(px)*np.sin(qy))
-    # canales primero: las operaciones recorren filas contiguas (con el canal al final serían mucho más lentas)
+    # canales primero: las operaciones recorren filas contiguas de un mismo canal
     img = (c1 - c0)[:, None, None]*ramp + (stripes + c0[:, None, None])
     return img, (c0 + c1)/2
 
@@ -220,13 +220,13 @@ class Figuras(Dataset):
             color = _contrasting_color(rng, bg_color)
             for k, lost in enumerate(np.bincount(under[under >= 0], minlength=len(areas))): visible[k] -= int(lost)
             owner[ys, xs][m] = len(figures)
-            np.copyto(img[:, ys, xs], color[:, None, None], where=m)   # 10 veces más rápido que img[:, ys, xs][:, m] = ...
+            np.copyto(img[:, ys, xs], color[:, None, None], where=m)   # pinta sólo los píxeles de la máscara, sin copias intermedias
             figures.append(Figure(kind, cx, cy, r, angle, tuple(int(c) for c in color)))
             areas.append(int(m.sum())); visible.append(int(m.sum()))
-        # ruido uniforme de desvío σ: sortear bytes es varias veces más rápido que sortear normales
+        # ruido uniforme de desvío σ (bytes al azar: más baratos que normales; el apéndice lo mide)
         sigma = float(rng.uniform(3, 12))
         img += (rng.integers(0, 256, img.shape, dtype=np.uint8).astype(np.float32) - 127.5)*(sigma/73.9)
-        image = np.stack(list(np.clip(img, 0, 255).astype(np.uint8)), axis=-1)   # (3,H,W) → (H,W,3), más rápido que transpose
+        image = np.stack(list(np.clip(img, 0, 255).astype(np.uint8)), axis=-1)   # (3,H,W) → (H,W,3) contiguo
         return FiguraSample(image, figures, owner)
 
     def target(self, sample: FiguraSample):
@@ -340,8 +340,8 @@ def default_batch_size() -> int:
 
 def default_num_workers() -> int:
     "Procesos del `DataLoader` según el modo: 0 en modo rápido y en humo; en modo completo, hasta 4 según los núcleos."
-    # En humo cada bucle deja el iterador a los dos lotes: reiniciar procesos persistentes a mitad de época llegó a
-    # costar ~5 s por época (04 pasó de 16 s a 270 s bajo nbdev-test); para dos lotes no hacen falta procesos.
+    # En una corrida de humo cada bucle abandona el iterador a los dos lotes: reiniciar procesos persistentes a mitad
+    # de época cuesta más que esos dos lotes, que no necesitan procesos aparte.
     if is_smoke(): return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return pick(fast=0, full=min(4, cores))
