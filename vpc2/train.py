@@ -1,4 +1,4 @@
-"""El bucle de entrenamiento de PyTorch paso a paso, sus errores típicos, y un `Learner` con callbacks (métricas, *schedules*, parada temprana, mejores pesos, TensorBoard, precisión mixta) que usan todas las clases siguientes.
+"""El bucle de entrenamiento de PyTorch paso a paso, sus errores típicos, y un `Learner` con callbacks (métricas, calendarios de la tasa, parada temprana, mejores pesos, TensorBoard, precisión mixta) que usan todas las clases siguientes.
 
 Docs: https://vpc2-curso.github.io/vpc2/entrenamiento.html.md"""
 
@@ -25,6 +25,7 @@ import torch
 import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import cache_dir, display_path, get_device, is_fast, is_smoke, limit_batches, max_batches
@@ -126,7 +127,7 @@ def _are_soft_labels(y: torch.Tensor) -> bool:
     if not (y.is_floating_point() and y.ndim == 2): return False
     return bool((y >= 0).all()) and torch.allclose(y.sum(1), torch.ones_like(y[:, 0]), atol=1e-3)
 
-# %% ../nbs/03_entrenamiento.ipynb #121af9e8
+# %% ../nbs/03_entrenamiento.ipynb #5b654270
 class Learner:
     """Entrena `model` con `dls` (`DataLoaders` o tupla `(train_dl, valid_dl)`), `loss_func` (por defecto entropía cruzada)
     y `opt_func` (por defecto `AdamW`); `metrics` de torchmetrics (exactitud por defecto en clasificación); `cbs` callbacks.
@@ -176,7 +177,6 @@ class Learner:
         "El modelo sin la envoltura de Accelerate (DDP): el que se guarda y el que ven `param_groups`."
         return self.model if self.accelerator is None else self.accelerator.unwrap_model(self.model)
 
-    # ---- callbacks ----
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
         "Agrega callbacks (instancias de `Callback`)."
         for cb in cbs:
@@ -200,245 +200,179 @@ class Learner:
     def _event(self, name: str) -> None:
         for handler in self._handlers[name]: handler()
 
-    # ---- optimizador ----
-    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        "Crea el optimizador con `opt_func`; cada grupo de parámetros recibe `lr * lr_mult`."
-        groups = self._param_groups()
-        for g in groups: g["lr"] = lr * g["lr_mult"]
-        opt = self.opt_func(groups, lr=lr)
-        return opt if self.accelerator is None else self.accelerator.prepare_optimizer(opt)
 
-    def _param_groups(self) -> list[dict]:
-        model = self.unwrapped_model
-        spec = self.param_groups(model) if callable(self.param_groups) else (self.param_groups or [])
-        in_model = {id(p) for p in model.parameters()}
-        groups, seen = [], set()
-        for g in spec:
-            g = dict(g) if isinstance(g, dict) else {"params": g}
-            params = g["params"]
-            g["params"] = list(params.parameters() if isinstance(params, nn.Module) else params)
-            ids = {id(p) for p in g["params"]}
-            if ids & seen:
-                raise ValueError("Un mismo parámetro aparece en dos grupos de param_groups: cada parámetro va en un solo grupo.")
-            if not ids <= in_model:
-                raise ValueError("param_groups nombra parámetros que no son del modelo: usá módulos o parámetros de learn.model.")
-            seen |= ids
-            g.setdefault("lr_mult", 1.0)
-            groups.append(g)
-        rest = [p for p in model.parameters() if id(p) not in seen and p.requires_grad]   # congelados: afuera
-        if rest: groups.append({"params": rest, "lr_mult": 1.0})
-        if not groups:
-            raise ValueError("El modelo no tiene parámetros entrenables (todos con requires_grad=False): "
-                             "descongelá alguna capa antes de entrenar.")
-        return groups
+# %% ../nbs/03_entrenamiento.ipynb #588eceb2
+@patch
+def make_optimizer(self: Learner, lr: float) -> torch.optim.Optimizer:
+    "Crea el optimizador con `opt_func`; cada grupo de parámetros recibe `lr * lr_mult`."
+    groups = self._param_groups()
+    for g in groups: g["lr"] = lr * g["lr_mult"]
+    opt = self.opt_func(groups, lr=lr)
+    return opt if self.accelerator is None else self.accelerator.prepare_optimizer(opt)
 
-    # ---- un lote, una época ----
-    def _check_output(self) -> None:
-        "En el primer lote: ¿el modelo tiene una salida por clase? Y, si no hay métricas, elige la exactitud."
-        self._check_pending = False
-        pred, y = self.pred, self.yb
-        both = torch.is_tensor(pred) and torch.is_tensor(y)
-        hard = both and not y.is_floating_point() and pred.ndim == y.ndim + 1
-        soft = both and pred.ndim == 2 and _are_soft_labels(y)   # mixup/cutmix: la validación sigue con etiquetas enteras
-        if not (hard or soft):
-            if self.metrics is None: self.metrics = {}
-            return
-        n_out = pred.shape[1]
-        if self.classes is not None and n_out != len(self.classes):
-            raise ValueError(f"El modelo devuelve {n_out} valores por imagen pero los datos tienen {len(self.classes)} clases "
-                             f"({', '.join(map(str, self.classes))}). Cambiá la última capa para que tenga "
-                             f"{len(self.classes)} salidas, p. ej. nn.Linear(entradas, {len(self.classes)}).")
-        if soft and y.shape[1] != n_out:
-            raise ValueError(f"Las etiquetas blandas (mixup/cutmix) tienen {y.shape[1]} clases pero el modelo devuelve {n_out} "
-                             f"valores por imagen. Usá el mismo número de clases en los dos (num_classes={n_out} en mixup/cutmix).")
-        ignore = getattr(self.loss_func, "ignore_index", None)     # p. ej. los bordes sin clase en segmentación
-        labels = y[y != ignore] if hard and ignore is not None else y
-        y_max = int(labels.max()) if hard and labels.numel() else 0
-        if y_max >= n_out:
-            raise ValueError(f"Hay etiquetas hasta {y_max} pero el modelo devuelve sólo {n_out} valores por imagen "
-                             f"(clases 0 a {n_out - 1}). Cambiá la última capa para que tenga al menos {y_max + 1} salidas.")
-        if self.metrics is None: self.metrics = as_metric_dict(default_metrics(n_out, ignore if hard else None), self.device)
+@patch
+def _param_groups(self: Learner) -> list[dict]:
+    model = self.unwrapped_model
+    spec = self.param_groups(model) if callable(self.param_groups) else (self.param_groups or [])
+    in_model = {id(p) for p in model.parameters()}
+    groups, seen = [], set()
+    for g in spec:
+        g = dict(g) if isinstance(g, dict) else {"params": g}
+        params = g["params"]
+        g["params"] = list(params.parameters() if isinstance(params, nn.Module) else params)
+        ids = {id(p) for p in g["params"]}
+        if ids & seen:
+            raise ValueError("Un mismo parámetro aparece en dos grupos de param_groups: cada parámetro va en un solo grupo.")
+        if not ids <= in_model:
+            raise ValueError("param_groups nombra parámetros que no son del modelo: usá módulos o parámetros de learn.model.")
+        seen |= ids
+        g.setdefault("lr_mult", 1.0)
+        groups.append(g)
+    rest = [p for p in model.parameters() if id(p) not in seen and p.requires_grad]   # congelados: afuera
+    if rest: groups.append({"params": rest, "lr_mult": 1.0})
+    if not groups:
+        raise ValueError("El modelo no tiene parámetros entrenables (todos con requires_grad=False): "
+                         "descongelá alguna capa antes de entrenar.")
+    return groups
 
-    def _forward(self, batch) -> None:
-        "Mueve el lote al dispositivo, avisa `before_batch` y calcula predicción y pérdida (común a entrenar y validar)."
-        self.xb, self.yb = to_device(batch, self.device)
-        self._event("before_batch")
-        with self.autocast:
-            self.pred = self.model(self.xb)
-            if self._check_pending: self._check_output()
-            self.loss = self.loss_func(self.pred, self.yb)
 
-    def _train_batch(self, batch) -> None:
-        self._forward(batch)
-        self._event("after_loss")
-        if self.accelerator is None: self.scaler.scale(self.loss).backward()
-        else: self.accelerator.backward(self.loss)   # con su precisión mixta, si la tiene
-        self._event("before_step")
-        self.scaler.step(self.opt)
-        self.scaler.update()
-        self._event("after_step")
-        self.opt.zero_grad(set_to_none=True)
-        self._event("after_batch")
+# %% ../nbs/03_entrenamiento.ipynb #56a66011
+@patch
+def _check_output(self: Learner) -> None:
+    "En el primer lote: ¿el modelo tiene una salida por clase? Y, si no hay métricas, elige la exactitud."
+    self._check_pending = False
+    pred, y = self.pred, self.yb
+    both = torch.is_tensor(pred) and torch.is_tensor(y)
+    hard = both and not y.is_floating_point() and pred.ndim == y.ndim + 1
+    soft = both and pred.ndim == 2 and _are_soft_labels(y)   # mixup/cutmix: la validación sigue con etiquetas enteras
+    if not (hard or soft):
+        if self.metrics is None: self.metrics = {}
+        return
+    n_out = pred.shape[1]
+    if self.classes is not None and n_out != len(self.classes):
+        raise ValueError(f"El modelo devuelve {n_out} valores por imagen pero los datos tienen {len(self.classes)} clases "
+                         f"({', '.join(map(str, self.classes))}). Cambiá la última capa para que tenga "
+                         f"{len(self.classes)} salidas, p. ej. nn.Linear(entradas, {len(self.classes)}).")
+    if soft and y.shape[1] != n_out:
+        raise ValueError(f"Las etiquetas blandas (mixup/cutmix) tienen {y.shape[1]} clases pero el modelo devuelve {n_out} "
+                         f"valores por imagen. Usá el mismo número de clases en los dos (num_classes={n_out} en mixup/cutmix).")
+    ignore = getattr(self.loss_func, "ignore_index", None)     # p. ej. los bordes sin clase en segmentación
+    labels = y[y != ignore] if hard and ignore is not None else y
+    y_max = int(labels.max()) if hard and labels.numel() else 0
+    if y_max >= n_out:
+        raise ValueError(f"Hay etiquetas hasta {y_max} pero el modelo devuelve sólo {n_out} valores por imagen "
+                         f"(clases 0 a {n_out - 1}). Cambiá la última capa para que tenga al menos {y_max + 1} salidas.")
+    if self.metrics is None: self.metrics = as_metric_dict(default_metrics(n_out, ignore if hard else None), self.device)
 
-    def _add_loss(self, loss: torch.Tensor, n: int, i: int) -> None:
-        "Suma la pérdida de un lote ya calculado; si es NaN o infinita, corta el entrenamiento."
-        value = loss.item()
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"La pérdida dio {value} en la época {self.epoch + 1}, lote {i + 1} de {len(self.dl)}. Probá una tasa de "
-                "aprendizaje menor (learn.lr_find()), GradientClipping, o revisá que los datos no tengan NaN o infinitos.")
-        self._loss_sum += value * n
-        self._n_seen += n
+@patch
+def _forward(self: Learner, batch) -> None:
+    "Mueve el lote al dispositivo, avisa `before_batch` y calcula predicción y pérdida (común a entrenar y validar)."
+    self.xb, self.yb = to_device(batch, self.device)
+    self._event("before_batch")
+    with self.autocast:
+        self.pred = self.model(self.xb)
+        if self._check_pending: self._check_output()
+        self.loss = self.loss_func(self.pred, self.yb)
 
-    def _train_epoch(self) -> float:
-        "Una pasada por los datos de entrenamiento; devuelve la pérdida media por muestra."
-        self.training, self.dl = True, self.train_dl
-        self.model.train()
-        self._event("before_train")
-        self._loss_sum, self._n_seen, previous = 0.0, 0, None
-        for self.iter, batch in enumerate(limit_batches(self.dl)):   # en humo, pocos lotes
-            self._train_batch(batch)
-            # .item() hace esperar a la GPU: leemos el lote anterior y el actual sigue encolado.
-            if previous is not None: self._add_loss(*previous)
-            previous = (self.loss.detach(), len(self.xb), self.iter)
+@patch
+def _train_batch(self: Learner, batch) -> None:
+    self._forward(batch)
+    self._event("after_loss")
+    if self.accelerator is None: self.scaler.scale(self.loss).backward()
+    else: self.accelerator.backward(self.loss)   # con su precisión mixta, si la tiene
+    self._event("before_step")
+    self.scaler.step(self.opt)
+    self.scaler.update()
+    self._event("after_step")
+    self.opt.zero_grad(set_to_none=True)
+    self._event("after_batch")
+
+
+# %% ../nbs/03_entrenamiento.ipynb #38f26ab7
+@patch
+def _add_loss(self: Learner, loss: torch.Tensor, n: int, i: int) -> None:
+    "Suma la pérdida de un lote ya calculado; si es NaN o infinita, corta el entrenamiento."
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"La pérdida dio {value} en la época {self.epoch + 1}, lote {i + 1} de {len(self.dl)}. Probá una tasa de "
+            "aprendizaje menor (learn.lr_find()), GradientClipping, o revisá que los datos no tengan NaN o infinitos.")
+    self._loss_sum += value * n
+    self._n_seen += n
+
+@patch
+def _train_epoch(self: Learner) -> float:
+    "Una pasada por los datos de entrenamiento; devuelve la pérdida media por muestra."
+    self.training, self.dl = True, self.train_dl
+    self.model.train()
+    self._event("before_train")
+    self._loss_sum, self._n_seen, previous = 0.0, 0, None
+    for self.iter, batch in enumerate(limit_batches(self.dl)):   # todos los lotes (vpc2.core puede acotarlos)
+        self._train_batch(batch)
+        # .item() hace esperar a la GPU: leemos el lote anterior y el actual sigue encolado.
         if previous is not None: self._add_loss(*previous)
-        self._event("after_train")
-        if self.accelerator is not None and self.accelerator.num_processes > 1:   # la media de todos los procesos
-            dtype = torch.float32 if self.device.type == "mps" else torch.float64          # (MPS no tiene float64)
-            total = self.accelerator.reduce(torch.tensor([self._loss_sum, self._n_seen], dtype=dtype, device=self.device),
-                                            "sum")
-            return float(total[0] / total[1].clamp(min=1))
-        return self._loss_sum / max(self._n_seen, 1)
+        previous = (self.loss.detach(), len(self.xb), self.iter)
+    if previous is not None: self._add_loss(*previous)
+    self._event("after_train")
+    if self.accelerator is not None and self.accelerator.num_processes > 1:   # la media de todos los procesos
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64          # (MPS no tiene float64)
+        total = self.accelerator.reduce(torch.tensor([self._loss_sum, self._n_seen], dtype=dtype, device=self.device),
+                                        "sum")
+        return float(total[0] / total[1].clamp(min=1))
+    return self._loss_sum / max(self._n_seen, 1)
 
-    @torch.no_grad()
-    def _valid_epoch(self, dl) -> dict[str, float]:
-        "Pérdida media y métricas sobre `dl`, acumuladas en el dispositivo y leídas una vez al final."
-        self.training, self.dl = False, dl
-        self.model.eval()
-        self._event("before_validate")
-        for m in (self.metrics or {}).values(): m.reset()
-        losses, sizes, pending = [], [], None
-        for self.iter, batch in enumerate(limit_batches(dl)):
-            self._forward(batch)
-            pred, y, loss, n = self.pred, self.yb, self.loss, len(self.xb)
-            if self.accelerator is not None:   # los lotes de todos los procesos, sin los repetidos para emparejar
-                pred, y = self.accelerator.gather_for_metrics((pred, y))
-                loss, n = self.loss_func(pred, y), len(y)
-            losses.append(loss.detach().float()); sizes.append(n)
-            if pending is None: pending = _MetricBuffer(self.metrics)   # las métricas por defecto nacen en el 1er lote
-            pending.add(pred, y)
-            self._event("after_batch")
-        if not sizes: raise ValueError("El DataLoader de validación no tiene datos: revisá el dataset de validación.")
-        pending.flush()
-        weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
-        results = {"loss": ((torch.stack(losses) * weights).sum() / weights.sum()).item()}
-        for name, m in self.metrics.items(): results[name] = _scalar(m.compute(), name)
-        self._event("after_validate")
-        return results
+@patch
+@torch.no_grad()
+def _valid_epoch(self: Learner, dl) -> dict[str, float]:
+    "Pérdida media y métricas sobre `dl`, acumuladas en el dispositivo y leídas una vez al final."
+    self.training, self.dl = False, dl
+    self.model.eval()
+    self._event("before_validate")
+    for m in (self.metrics or {}).values(): m.reset()
+    losses, sizes, pending = [], [], None
+    for self.iter, batch in enumerate(limit_batches(dl)):
+        self._forward(batch)
+        pred, y, loss, n = self.pred, self.yb, self.loss, len(self.xb)
+        if self.accelerator is not None:   # los lotes de todos los procesos, sin los repetidos para emparejar
+            pred, y = self.accelerator.gather_for_metrics((pred, y))
+            loss, n = self.loss_func(pred, y), len(y)
+        losses.append(loss.detach().float()); sizes.append(n)
+        if pending is None: pending = _MetricBuffer(self.metrics)   # las métricas por defecto nacen en el 1er lote
+        pending.add(pred, y)
+        self._event("after_batch")
+    if not sizes: raise ValueError("El DataLoader de validación no tiene datos: revisá el dataset de validación.")
+    pending.flush()
+    weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+    results = {"loss": ((torch.stack(losses) * weights).sum() / weights.sum()).item()}
+    for name, m in self.metrics.items(): results[name] = _scalar(m.compute(), name)
+    self._event("after_validate")
+    return results
 
-    def _record(self, train_loss: float, valid: dict[str, float]) -> None:
-        h = self.history
-        h["epoch"].append(len(h["epoch"]) + 1)
-        h["train_loss"].append(train_loss)
-        h["valid_loss"].append(valid["loss"])
-        h["lr"].append(self.opt.param_groups[-1]["lr"])
-        for name, value in valid.items():
-            if name != "loss": h.setdefault(name, []).append(value)
+@patch
+def _record(self: Learner, train_loss: float, valid: dict[str, float]) -> None:
+    h = self.history
+    h["epoch"].append(len(h["epoch"]) + 1)
+    h["train_loss"].append(train_loss)
+    h["valid_loss"].append(valid["loss"])
+    h["lr"].append(self.opt.param_groups[-1]["lr"])
+    for name, value in valid.items():
+        if name != "loss": h.setdefault(name, []).append(value)
 
-    def _do_epoch(self) -> None:
-        self._event("before_epoch")
-        train_loss = self._train_epoch()
-        valid = self._valid_epoch(self.valid_dl)
-        self._record(train_loss, valid)
-        self._event("after_epoch")
+@patch
+def _do_epoch(self: Learner) -> None:
+    self._event("before_epoch")
+    train_loss = self._train_epoch()
+    valid = self._valid_epoch(self.valid_dl)
+    self._record(train_loss, valid)
+    self._event("after_epoch")
 
-    @property
-    def train_batches(self) -> int:
-        "Lotes de entrenamiento por época (todos, salvo en una corrida de humo)."
-        return max_batches(len(self.train_dl))
+@patch(as_prop=True)
+def train_batches(self: Learner) -> int:
+    "Lotes de entrenamiento por época (todos, salvo que vpc2.core los acote)."
+    return max_batches(len(self.train_dl))
 
-    # ---- la API ----
-    def fit(self, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None) -> None:
-        "Entrena `epochs` épocas con tasa `lr` (por `lr_mult` en cada grupo); `cbs`: callbacks sólo para este `fit`."
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs={epochs!r}: la cantidad de épocas tiene que ser un entero ≥ 1.")
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr={lr!r}: la tasa de aprendizaje tiene que ser un número positivo, p. ej. 1e-3.")
-        if len(self.train_dl) == 0:
-            raise ValueError("El DataLoader de entrenamiento no tiene lotes: revisá el dataset (¿está vacío?) y drop_last.")
-        extra = list(cbs or [])
-        self.add_cbs(extra)
-        self.n_epochs, self.lr, self.opt = epochs, lr, self.make_optimizer(lr)
-        self._check_pending = True
-        try:
-            self._event("before_fit")
-            for self.epoch in range(epochs):
-                try: self._do_epoch()
-                except CancelEpochException: pass
-        except CancelFitException: pass
-        finally:
-            try: self._event("after_fit")
-            finally: self.remove_cbs(extra)
 
-    def fit_one_cycle(self, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None, **kwargs) -> None:
-        "`fit` con el *schedule* de ciclo único (`OneCycleSchedule(**kwargs)`): `lr` es la tasa máxima."
-        self.fit(epochs, lr, cbs=[OneCycleSchedule(**kwargs), *(cbs or [])])
-
-    def validate(self, dl=None) -> dict[str, float]:
-        "Pérdida y métricas sobre `dl` (por defecto, el de validación): `{'loss': …, 'accuracy': …}`."
-        self._check_pending = True
-        return self._valid_epoch(self.valid_dl if dl is None else dl)
-
-    @torch.no_grad()
-    def get_preds(self, dl=None, probs: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        "Predicciones y etiquetas de `dl` (por defecto, validación), en la CPU; `probs=True` aplica softmax."
-        self.model.eval()
-        preds, targets = [], []
-        for xb, yb in limit_batches(self.valid_dl if dl is None else dl):
-            out = self.model(to_device(xb, self.device)).float()
-            if self.accelerator is not None: out, yb = self.accelerator.gather_for_metrics((out, yb))
-            preds.append(out.softmax(1) if probs else out)
-            targets.append(yb)
-        return torch.cat(preds).cpu(), torch.cat(targets).cpu()
-
-    @torch.no_grad()
-    def predict(self, item) -> tuple:
-        "Clase predicha para una entrada (tensor sin dimensión de lote, o par `(x, y)` del dataset): `(etiqueta, índice, probabilidades)`."
-        x = item[0] if isinstance(item, (tuple, list)) else item
-        if not torch.is_tensor(x):
-            raise TypeError(f"predict espera un tensor como los del DataLoader (p. ej. (C, H, W)), no {type(x).__name__}. "
-                            "Aplicá antes la misma transformación que al dataset.")
-        self.model.eval()
-        probs = self.model(x.unsqueeze(0).to(self.device)).float().softmax(1)[0].cpu()
-        idx = int(probs.argmax())
-        return (self.classes[idx] if self.classes else idx), idx, probs
-
-    def save(self, path, **meta) -> Path:
-        "Guarda los pesos del modelo (y `meta`) en `path`, de forma atómica; con varios procesos, sólo el principal."
-        state = {"model": self.unwrapped_model.state_dict(), "classes": self.classes, **meta}
-        if self.accelerator is None: return save_checkpoint(state, path)
-        if self.is_main: save_checkpoint(state, path)
-        self.accelerator.wait_for_everyone()      # nadie sigue (ni carga) antes de que el archivo exista
-        return Path(path)
-
-    def load(self, path) -> dict:
-        "Carga en el modelo los pesos guardados con `save` (con `weights_only=True`); devuelve el checkpoint."
-        if self.accelerator is not None: self.accelerator.wait_for_everyone()
-        ckpt = load_checkpoint(path, map_location="cpu" if self.device.type == "cpu" else self.device)   # no "cpu:0"
-        try:
-            self.unwrapped_model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            raise RuntimeError(f"Los pesos de {path} no corresponden a este modelo: ¿es la misma arquitectura con el mismo "
-                               f"número de clases? Detalle de PyTorch: {str(e)[:300]}") from e
-        return ckpt
-
-    def plot_history(self, figsize=None):
-        "Curvas de pérdida y métricas por época (con `vpc2.vis.plot_curves`)."
-        if not self.history["epoch"]:
-            raise ValueError("Todavía no hay historial: entrená primero con learn.fit(...).")
-        from vpc2.vis import plot_curves
-        return plot_curves({k: v for k, v in self.history.items() if k != "lr"}, figsize=figsize)
-
+# %% ../nbs/03_entrenamiento.ipynb #bbaad6b9
 class _MetricBuffer:
     """Junta las predicciones de validación y actualiza las métricas de clasificación de torchmetrics de a varios lotes
     (cada `update` cuesta unos cientos de µs en CPU): sus estados son conteos o concatenaciones, y dan exactamente lo
@@ -470,6 +404,98 @@ def _scalar(value: torch.Tensor, name: str) -> float:
         raise ValueError(f"La métrica '{name}' devuelve {value.numel()} valores (¿average=None?): el historial guarda un "
                          "número por época. Usá average='macro' o 'micro'.")
     return value.item()
+
+
+# %% ../nbs/03_entrenamiento.ipynb #e01d5e7a
+@patch
+def fit(self: Learner, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None) -> None:
+    "Entrena `epochs` épocas con tasa `lr` (por `lr_mult` en cada grupo); `cbs`: callbacks sólo para este `fit`."
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r}: la cantidad de épocas tiene que ser un entero ≥ 1.")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr={lr!r}: la tasa de aprendizaje tiene que ser un número positivo, p. ej. 1e-3.")
+    if len(self.train_dl) == 0:
+        raise ValueError("El DataLoader de entrenamiento no tiene lotes: revisá el dataset (¿está vacío?) y drop_last.")
+    extra = list(cbs or [])
+    self.add_cbs(extra)
+    self.n_epochs, self.lr, self.opt = epochs, lr, self.make_optimizer(lr)
+    self._check_pending = True
+    try:
+        self._event("before_fit")
+        for self.epoch in range(epochs):
+            try: self._do_epoch()
+            except CancelEpochException: pass
+    except CancelFitException: pass
+    finally:
+        try: self._event("after_fit")
+        finally: self.remove_cbs(extra)
+
+@patch
+def fit_one_cycle(self: Learner, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None, **kwargs) -> None:
+    "`fit` con el *schedule* de ciclo único (`OneCycleSchedule(**kwargs)`): `lr` es la tasa máxima."
+    self.fit(epochs, lr, cbs=[OneCycleSchedule(**kwargs), *(cbs or [])])
+
+@patch
+def validate(self: Learner, dl=None) -> dict[str, float]:
+    "Pérdida y métricas sobre `dl` (por defecto, el de validación): `{'loss': …, 'accuracy': …}`."
+    self._check_pending = True
+    return self._valid_epoch(self.valid_dl if dl is None else dl)
+
+@patch
+@torch.no_grad()
+def get_preds(self: Learner, dl=None, probs: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    "Predicciones y etiquetas de `dl` (por defecto, validación), en la CPU; `probs=True` aplica softmax."
+    self.model.eval()
+    preds, targets = [], []
+    for xb, yb in limit_batches(self.valid_dl if dl is None else dl):
+        out = self.model(to_device(xb, self.device)).float()
+        if self.accelerator is not None: out, yb = self.accelerator.gather_for_metrics((out, yb))
+        preds.append(out.softmax(1) if probs else out)
+        targets.append(yb)
+    return torch.cat(preds).cpu(), torch.cat(targets).cpu()
+
+@patch
+@torch.no_grad()
+def predict(self: Learner, item) -> tuple:
+    "Clase predicha para una entrada (tensor sin dimensión de lote, o par `(x, y)` del dataset): `(etiqueta, índice, probabilidades)`."
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    if not torch.is_tensor(x):
+        raise TypeError(f"predict espera un tensor como los del DataLoader (p. ej. (C, H, W)), no {type(x).__name__}. "
+                        "Aplicá antes la misma transformación que al dataset.")
+    self.model.eval()
+    probs = self.model(x.unsqueeze(0).to(self.device)).float().softmax(1)[0].cpu()
+    idx = int(probs.argmax())
+    return (self.classes[idx] if self.classes else idx), idx, probs
+
+@patch
+def save(self: Learner, path, **meta) -> Path:
+    "Guarda los pesos del modelo (y `meta`) en `path`, de forma atómica; con varios procesos, sólo el principal."
+    state = {"model": self.unwrapped_model.state_dict(), "classes": self.classes, **meta}
+    if self.accelerator is None: return save_checkpoint(state, path)
+    if self.is_main: save_checkpoint(state, path)
+    self.accelerator.wait_for_everyone()      # nadie sigue (ni carga) antes de que el archivo exista
+    return Path(path)
+
+@patch
+def load(self: Learner, path) -> dict:
+    "Carga en el modelo los pesos guardados con `save` (con `weights_only=True`); devuelve el checkpoint."
+    if self.accelerator is not None: self.accelerator.wait_for_everyone()
+    ckpt = load_checkpoint(path, map_location="cpu" if self.device.type == "cpu" else self.device)   # no "cpu:0"
+    try:
+        self.unwrapped_model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise RuntimeError(f"Los pesos de {path} no corresponden a este modelo: ¿es la misma arquitectura con el mismo "
+                           f"número de clases? Detalle de PyTorch: {str(e)[:300]}") from e
+    return ckpt
+
+@patch
+def plot_history(self: Learner, figsize=None):
+    "Curvas de pérdida y métricas por época (con `vpc2.vis.plot_curves`)."
+    if not self.history["epoch"]:
+        raise ValueError("Todavía no hay historial: entrená primero con learn.fit(...).")
+    from vpc2.vis import plot_curves
+    return plot_curves({k: v for k, v in self.history.items() if k != "lr"}, figsize=figsize)
+
 
 # %% ../nbs/03_entrenamiento.ipynb #7e4aa822
 def _check_no_modules(state) -> None:
@@ -629,7 +655,7 @@ class LRFindResult:
     losses: list[float]
     skip_start: int = 10   # al comienzo el promedio móvil promedia pocos lotes: es ruidoso
     skip_end: int = 5      # al final la pérdida ya está divergiendo
-    num_it: int | None = None   # pasos planeados del barrido (el de `lr_find`; en humo, menos)
+    num_it: int | None = None   # pasos planeados del barrido (el de `lr_find`)
     raw_losses: list[float] | None = None   # la pérdida de cada lote, sin suavizar
 
     def trimmed(self) -> tuple[np.ndarray, np.ndarray]:
@@ -659,8 +685,9 @@ class LRFindResult:
         if self.raw_losses is not None:
             ax.plot(self.lrs, self.raw_losses, color="0.7", lw=0.8, label="pérdida de cada lote")
         ax.plot(self.lrs, self.losses, color="C0", label="suavizada")
-        top = min(max(self.losses), 2 * max(self.losses[0], min(self.losses)))   # la divergencia, cortada arriba
-        kept = self.trimmed()[0]
+        kept, kept_losses = self.trimmed()
+        # techo: el doble del comienzo de la parte que miran las sugerencias (la divergencia queda cortada arriba)
+        top = min(max(self.losses), 2 * max(kept_losses[0], kept_losses.min()))
         for lo, hi in ((self.lrs[0], kept[0]), (kept[-1], self.lrs[-1])):   # lo que las sugerencias no miran
             ax.axvspan(lo, hi, color="0.92", zorder=0)
         ax.set_ylim(min(min(self.losses), min(self.raw_losses or self.losses)) * 0.95, top + 0.1 * abs(top))
@@ -679,7 +706,7 @@ def lr_find(learn: Learner, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
     if not 0 < start_lr < end_lr: raise ValueError(f"Hace falta 0 < start_lr < end_lr (recibí {start_lr}, {end_lr}).")
     if num_it < 2 or len(learn.train_dl) == 0:
         raise ValueError("lr_find necesita num_it ≥ 2 y un DataLoader de entrenamiento con lotes.")
-    if is_smoke(): num_it = min(num_it, 5)             # humo: el barrido se corta enseguida
+    if is_smoke(): num_it = min(num_it, 5)             # una verificación rápida: barrido corto
     state = copy.deepcopy(learn.model.state_dict())     # pesos y buffers (BatchNorm) originales
     was_training = learn.model.training
     opt = learn.make_optimizer(start_lr)
