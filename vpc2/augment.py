@@ -160,6 +160,8 @@ def check_masks(masks, height: int, width: int, n: int | None = None) -> np.ndar
         raise ValueError(f"Hay {n} cajas y {m.shape[0]} máscaras de instancia: tiene que haber exactamente una máscara por caja.")
     return m
 
+
+# %% ../nbs/07_data_augmentation.ipynb #f40b9db3
 def box_mask_excess(boxes, masks) -> torch.Tensor:
     "Cuántos píxeles se sale cada máscara de su caja `[x1, y1, x2, y2]` (0 si queda adentro o si la máscara está vacía)."
     b, m = torch.as_tensor(_numpy(boxes)).float().reshape(-1, 4), torch.as_tensor(_numpy(masks)).bool()
@@ -206,6 +208,8 @@ def _small_uint(mask: np.ndarray) -> np.ndarray:
     if mask.size and mask.min() < 0: raise ValueError("La máscara semántica tiene valores negativos: se esperaban índices de clase >= 0.")
     return mask.astype(np.uint8 if top < 256 else np.uint16 if top < 65536 else np.int32)
 
+
+# %% ../nbs/07_data_augmentation.ipynb #44e93c2a
 def _albumentations_target(pipeline, img: np.ndarray, target: dict):
     _bbox_params(pipeline)
     h, w = img.shape[:2]
