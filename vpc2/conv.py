@@ -523,6 +523,49 @@ def plot_conv_geometry(in_size: int = 7, kernel_size: int = 3, stride: int = 1, 
     ax_in.figure.suptitle(f"⌊({in_size} + 2·{padding} − {dilation}·({kernel_size}−1) − 1) / {stride}⌋ + 1 = {out[0]}", fontsize=10)
     return out
 
+# %% ../nbs/04_convolucion.ipynb #c44c10fd
+from .ejercicios import Case, register_exercise
+
+def _conv_out_reference(n, k, stride=1, padding=0, dilation=1):
+    "El lado de salida que da PyTorch: una convolución 1D sobre ceros en el dispositivo `meta` (sin cuentas)."
+    x, w = torch.zeros(1, 1, n, device="meta"), torch.zeros(1, 1, k, device="meta")
+    return F.conv1d(x, w, stride=stride, padding=padding, dilation=dilation).shape[-1]
+
+@register_exercise("4.1", reference=_conv_out_reference,
+                   hint="el kernel dilatado ocupa d·(k − 1) + 1 posiciones; contá cuántas veces entra, saltando de a s, en n + 2p.")
+def _cases_4_1():
+    return [Case("AlexNet conv1 (227, k = 11, paso 4)", args=(227, 11), kwargs=dict(stride=4)),
+            Case("torchvision conv1 (224, k = 11, paso 4, padding 2)", args=(224, 11), kwargs=dict(stride=4, padding=2)),
+            Case("max-pooling 3×3 con paso 2 sobre 55", args=(55, 3), kwargs=dict(stride=2)),
+            Case("same: 32, k = 3, padding 1", args=(32, 3), kwargs=dict(padding=1)),
+            Case("división no exacta: 10, k = 3, paso 2", args=(10, 3), kwargs=dict(stride=2)),
+            Case("dilatación 2", args=(7, 3), kwargs=dict(stride=2, padding=1, dilation=2)),
+            Case("ejemplo de la clase: 6, k = 3", args=(6, 3))]
+
+def _im2col_reference(x, k):
+    return F.unfold(x[None], k)[0]
+
+@register_exercise("4.2", reference=_im2col_reference,
+                   hint="la fila c·k·k + u·k + v toma el píxel (i + u, j + v) del canal c; las columnas recorren (i, j) fila por fila.")
+def _cases_4_2():
+    gen = torch.Generator().manual_seed(0)
+    return [Case("un canal de 4×4, k = 2", args=(torch.arange(16.).view(1, 4, 4), 2)),
+            Case("dos canales de 5×5, k = 3", args=(torch.randn(2, 5, 5, generator=gen), 3)),
+            Case("tres canales, imagen no cuadrada 4×6, k = 3", args=(torch.randn(3, 4, 6, generator=gen), 3)),
+            Case("k = 1", args=(torch.randn(2, 3, 3, generator=gen), 1))]
+
+def _max_pool_reference(x, k):
+    return F.max_pool2d(x, k)
+
+@register_exercise("4.3", reference=_max_pool_reference,
+                   hint="con F.unfold(x, k, stride=k) cada columna es una ventana de todos los canales: separá los canales con view antes del máximo.")
+def _cases_4_3():
+    gen = torch.Generator().manual_seed(1)
+    return [Case("el mapa de la clase (2 canales de 4×4), k = 2", args=(torch.arange(32.).view(1, 2, 4, 4).flip(-1), 2)),
+            Case("lote de 3, 4 canales de 6×6, k = 2", args=(torch.randn(3, 4, 6, 6, generator=gen), 2)),
+            Case("k = 3 sobre 6×9", args=(torch.randn(2, 3, 6, 9, generator=gen), 3)),
+            Case("valores negativos", args=(-torch.rand(1, 2, 4, 4, generator=gen) - 1, 2))]
+
 # %% ../nbs/04_convolucion.ipynb #bdf55dcb
 def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 1,
                      clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
@@ -634,46 +677,3 @@ def im2col_goal(rows: list[dict], goal: float = 1.5, degrade: float = 1.3) -> li
         if floor: text += " | la GEMM sola: " + ", ".join(f"{v:.2f}×" for _, v in sorted(floor.items()))
         out.append((f"{shape[0]} ⊛ {shape[1]}: im2col ÷ F.conv2d (≤ {goal}×) {text} → {'cumple' if ok else 'NO cumple'}", ok))
     return out
-
-# %% ../nbs/04_convolucion.ipynb #c44c10fd
-from .ejercicios import Case, register_exercise
-
-def _conv_out_reference(n, k, stride=1, padding=0, dilation=1):
-    "El lado de salida que da PyTorch: una convolución 1D sobre ceros en el dispositivo `meta` (sin cuentas)."
-    x, w = torch.zeros(1, 1, n, device="meta"), torch.zeros(1, 1, k, device="meta")
-    return F.conv1d(x, w, stride=stride, padding=padding, dilation=dilation).shape[-1]
-
-@register_exercise("4.1", reference=_conv_out_reference,
-                   hint="el kernel dilatado ocupa d·(k − 1) + 1 posiciones; contá cuántas veces entra, saltando de a s, en n + 2p.")
-def _cases_4_1():
-    return [Case("AlexNet conv1 (227, k = 11, paso 4)", args=(227, 11), kwargs=dict(stride=4)),
-            Case("torchvision conv1 (224, k = 11, paso 4, padding 2)", args=(224, 11), kwargs=dict(stride=4, padding=2)),
-            Case("max-pooling 3×3 con paso 2 sobre 55", args=(55, 3), kwargs=dict(stride=2)),
-            Case("same: 32, k = 3, padding 1", args=(32, 3), kwargs=dict(padding=1)),
-            Case("división no exacta: 10, k = 3, paso 2", args=(10, 3), kwargs=dict(stride=2)),
-            Case("dilatación 2", args=(7, 3), kwargs=dict(stride=2, padding=1, dilation=2)),
-            Case("ejemplo de la clase: 6, k = 3", args=(6, 3))]
-
-def _im2col_reference(x, k):
-    return F.unfold(x[None], k)[0]
-
-@register_exercise("4.2", reference=_im2col_reference,
-                   hint="la fila c·k·k + u·k + v toma el píxel (i + u, j + v) del canal c; las columnas recorren (i, j) fila por fila.")
-def _cases_4_2():
-    gen = torch.Generator().manual_seed(0)
-    return [Case("un canal de 4×4, k = 2", args=(torch.arange(16.).view(1, 4, 4), 2)),
-            Case("dos canales de 5×5, k = 3", args=(torch.randn(2, 5, 5, generator=gen), 3)),
-            Case("tres canales, imagen no cuadrada 4×6, k = 3", args=(torch.randn(3, 4, 6, generator=gen), 3)),
-            Case("k = 1", args=(torch.randn(2, 3, 3, generator=gen), 1))]
-
-def _max_pool_reference(x, k):
-    return F.max_pool2d(x, k)
-
-@register_exercise("4.3", reference=_max_pool_reference,
-                   hint="con F.unfold(x, k, stride=k) cada columna es una ventana de todos los canales: separá los canales con view antes del máximo.")
-def _cases_4_3():
-    gen = torch.Generator().manual_seed(1)
-    return [Case("el mapa de la clase (2 canales de 4×4), k = 2", args=(torch.arange(32.).view(1, 2, 4, 4).flip(-1), 2)),
-            Case("lote de 3, 4 canales de 6×6, k = 2", args=(torch.randn(3, 4, 6, 6, generator=gen), 2)),
-            Case("k = 3 sobre 6×9", args=(torch.randn(2, 3, 6, 9, generator=gen), 3)),
-            Case("valores negativos", args=(-torch.rand(1, 2, 4, 4, generator=gen) - 1, 2))]
