@@ -156,3 +156,121 @@ def test_exercises_reject_wrong_answers():
     for wrong in (count_not_fraction, off_by_one):
         r = run_exercise("14.3", wrong)
         assert not r.passed and "caso" in r.message
+
+
+# --- La carpeta de fotos: con red, un .zip ImageFolder bajado (hymenoptera); si falla, la carpeta de reemplazo. ---
+# Servidores sólo en 127.0.0.1: el que sirve el .zip, el que contesta 404, el que manda basura y el que nunca contesta.
+import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import threading  # noqa: E402
+import zipfile  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+import vpc2.deploy as deploy  # noqa: E402
+from vpc2.data import DownloadError  # noqa: E402
+
+
+def _tree_zip(top: str = "hymenoptera_data", splits=("train", "val"), classes=("ants", "bees")) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for split in splits:
+            for k, c in enumerate(classes):
+                for i in range(2):
+                    jpg = io.BytesIO()
+                    Image.fromarray(np.full((20, 24, 3), 40 * k + 10 * i, np.uint8)).save(jpg, format="JPEG")
+                    z.writestr(f"{top}/{split}/{c}/{i}.jpg", jpg.getvalue())
+    return buf.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    files: dict = {}
+    hits: list = []
+
+    def log_message(self, *args): pass
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        if self.path.startswith("/mudo/"):              # acepta y nunca contesta (hasta que el cliente se cansa)
+            threading.Event().wait(3); return
+        body = self.files.get(self.path.split("/")[-1])
+        if body is None: self.send_error(404); return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def server():
+    _Handler.files = {"hymenoptera_data.zip": _tree_zip(), "basura.zip": b"esto no es un zip",
+                      "plano.zip": _tree_zip(splits=("todo",))}
+    _Handler.hits = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown(); httpd.server_close()
+
+
+def _fallback(dest):
+    from vpc2.data import write_imagefolder
+    return write_imagefolder(dest, 5, 5, size=16)
+
+
+def _photo_folder(tmp_path, url, **kw):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        folder, source = deploy.photo_folder(tmp_path/"fotos", _fallback, url=url, download=True, cache=tmp_path/"cache", **kw)
+    return folder, source, out.getvalue()
+
+
+def test_photo_folder_downloads_checks_and_copies_the_real_tree(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(deploy, "has_network", lambda *a, **k: True)
+    md5 = hashlib.md5(_Handler.files["hymenoptera_data.zip"]).hexdigest()
+    folder, source, printed = _photo_folder(tmp_path, f"{server}/hymenoptera_data.zip", md5=md5)
+    assert source == "real" and printed == "" and folder == tmp_path/"fotos"
+    assert deploy.check_image_tree(folder) == {"train": {"ants": 2, "bees": 2}, "val": {"ants": 2, "bees": 2}}
+    assert (tmp_path/"cache"/"hymenoptera_data").is_dir() and not list((tmp_path/"cache").glob("*.part"))
+    (folder/"train"/"ants"/"0.jpg").unlink()             # la lección ensucia su copia; la caché queda intacta
+    assert (tmp_path/"cache"/"hymenoptera_data"/"train"/"ants"/"0.jpg").is_file()
+    again = deploy.photo_folder(tmp_path/"otra", _fallback, url=f"{server}/hymenoptera_data.zip", download=True, cache=tmp_path/"cache")
+    assert again == (tmp_path/"otra", "real") and _Handler.hits == ["/hymenoptera_data.zip"]   # de la caché: no vuelve a bajar
+
+
+@pytest.mark.parametrize("name, why", [("falta.zip", "404"), ("basura.zip", "no es un .zip válido"),
+                                       ("hymenoptera_data.zip", "corrupto"), ("plano.zip", "no es un árbol ImageFolder"),
+                                       ("mudo/hymenoptera_data.zip", "no respondió")])
+def test_photo_folder_falls_back_with_a_spanish_notice(server, tmp_path, monkeypatch, name, why):
+    monkeypatch.setattr(deploy, "has_network", lambda *a, **k: True)
+    md5 = "0" * 32 if why == "corrupto" else None
+    folder, source, printed = _photo_folder(tmp_path, f"{server}/{name}", md5=md5, timeout=1)
+    assert source == "local" and printed.startswith("Aviso: no uso las fotos") and why in printed, printed
+    assert len(list(folder.rglob("*.png"))) == 10                                  # la carpeta de reemplazo
+    assert not [p for p in (tmp_path/"cache").rglob("*") if p.suffix == ".part" or p.name.endswith(".zip")] or why == "no es un árbol ImageFolder"
+
+
+def test_photo_folder_without_network_or_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(deploy, "has_network", lambda *a, **k: False)
+    _, source, printed = _photo_folder(tmp_path, "http://127.0.0.1:9/x.zip")
+    assert source == "local" and "no hay conexión a internet" in printed
+    monkeypatch.setattr(deploy, "has_network", lambda *a, **k: True)
+    with socket.socket() as s:                                                     # un puerto libre: nadie escucha
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    _, source, printed = _photo_folder(tmp_path/"b", f"http://127.0.0.1:{port}/hymenoptera_data.zip")
+    assert source == "local" and "rechazó la conexión" in printed
+    monkeypatch.setattr(deploy, "is_fast", lambda: True)                           # en modo rápido no se baja nada
+    monkeypatch.setattr(deploy, "has_network", lambda *a, **k: pytest.fail("en modo rápido no hay que probar la red"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert deploy.photo_folder(tmp_path/"c", _fallback, url="http://127.0.0.1:9/x.zip")[1] == "local"
+    assert "en modo rápido" in out.getvalue()
+
+
+def test_fetch_refuses_paths_outside_its_folder(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z: z.writestr("../fuera.txt", "x")
+    (tmp_path/"malo.zip").write_bytes(buf.getvalue())
+    with pytest.raises(DownloadError, match="rutas fuera de su carpeta"):
+        deploy.fetch_image_folder((tmp_path/"malo.zip").as_uri(), tmp_path/"cache")
+    assert not (tmp_path/"fuera.txt").exists() and not (tmp_path/"cache"/"fuera.txt").exists()

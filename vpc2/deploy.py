@@ -1,4 +1,4 @@
-"""De una carpeta de fotos a un modelo servido: el problema escrito antes del código, los datos auditados, una línea de base, el análisis de errores, la calibración, la exportación a ONNX con cuantización y una app de Gradio.
+"""De una carpeta de fotos a un modelo servido: el problema escrito antes del código, los datos auditados, líneas de base y transferencia, el análisis de errores, la calibración, la exportación a ONNX con cuantización y una app de Gradio.
 
 Docs: https://vpc2-curso.github.io/vpc2/aplicacion.html.md"""
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,14 +24,73 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
-from .data import IMAGE_EXTENSIONS
+from .core import cache_dir, has_network, is_fast
+from .data import IMAGE_EXTENSIONS, DownloadError, download_file
 from .ejercicios import Case, register_exercise
 
 # %% auto #0
-__all__ = ['SPACE_APP', 'image_hash', 'hamming', 'audit_image_folder', 'duplicate_groups', 'group_split',
+__all__ = ['HYMENOPTERA_URL', 'HYMENOPTERA_MD5', 'SPACE_APP', 'check_image_tree', 'fetch_image_folder', 'photo_folder',
+           'image_hash', 'hamming', 'audit_image_folder', 'duplicate_groups', 'group_split', 'Normalized',
            'expected_calibration_error', 'reliability_bins', 'fit_temperature', 'accuracy_coverage', 'export_onnx',
            'OnnxPredictor', 'quantize_onnx', 'benchmark_predictors', 'image_predictor', 'answer_text', 'make_app',
            'write_space', 'model_card']
+
+# %% ../nbs/14_aplicacion.ipynb #c14-fetch
+HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+HYMENOPTERA_MD5 = None   # PyTorch no publica la suma del .zip: se verifica lo que trae (particiones, clases con imágenes)
+
+def check_image_tree(folder: str | Path) -> dict[str, dict[str, int]]:
+    "Imágenes por partición y clase de un árbol `folder/<partición>/<clase>/<imagen>`; error si no hay `train/` con dos clases o más."
+    folder = Path(folder)
+    def n_images(d: Path) -> int: return sum(1 for f in d.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+    counts = {s.name: {c.name: n_images(c) for c in sorted(s.iterdir()) if c.is_dir() and not c.name.startswith(".")}
+              for s in sorted(folder.iterdir()) if s.is_dir() and not s.name.startswith((".", "__"))} if folder.is_dir() else {}
+    if sum(n > 0 for n in counts.get("train", {}).values()) < 2:
+        raise FileNotFoundError(f"{folder} no es un árbol ImageFolder: espero {folder}/train/<clase>/<imagen>, con dos clases o "
+                                f"más (encontré {counts or 'nada'}).")
+    return counts
+
+def fetch_image_folder(url: str, root: str | Path, md5: str | None = None, timeout: float | None = None) -> Path:
+    """Baja `url`, un .zip con un árbol `ImageFolder` (`<carpeta>/<partición>/<clase>/<imagen>`), a `root` con
+    `vpc2.data.download_file` (tiempo límite, escritura atómica y MD5 si se da), lo descomprime y lo verifica con
+    `check_image_tree`; devuelve la carpeta del árbol. Si ya está descomprimido, no baja nada."""
+    root = Path(root)
+    archive = root/url.rsplit("/", 1)[-1]
+    folder = root/Path(archive.name).stem                   # hymenoptera_data.zip → hymenoptera_data
+    if not folder.is_dir():
+        if not archive.is_file(): download_file(url, archive, md5, timeout=timeout, progress=not is_fast())
+        staging = root/f".{folder.name}.part"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            with zipfile.ZipFile(archive) as z:
+                unsafe = [n for n in z.namelist() if n.startswith("/") or ".." in Path(n).parts]
+                if unsafe: raise DownloadError(f"{archive.name} trae rutas fuera de su carpeta ({unsafe[0]}): no lo descomprimo.")
+                z.extractall(staging)
+        except zipfile.BadZipFile as e:
+            archive.unlink(missing_ok=True)
+            raise DownloadError(f"{archive.name} (de {url}) no es un .zip válido: está dañado y lo borré. Probá de nuevo.") from e
+        inner = staging/folder.name
+        os.replace(inner if inner.is_dir() else staging, folder)   # recién ahora aparece la carpeta: nada a medio escribir
+        shutil.rmtree(staging, ignore_errors=True)
+    check_image_tree(folder)
+    return folder
+
+def photo_folder(dest: str | Path, fallback: Callable[[Path], Path], url: str = HYMENOPTERA_URL, md5: str | None = HYMENOPTERA_MD5,
+                 download: bool | None = None, cache: str | Path | None = None, timeout: float | None = None) -> tuple[Path, str]:
+    """La carpeta de fotos de la aplicación, en `dest`: con red, una copia del árbol que baja `fetch_image_folder` (por
+    defecto hormigas y abejas, a la caché `cache`); sin red, en modo rápido (con `download=None` sólo baja fuera de él) o si
+    la descarga falla, lo que escribe `fallback(dest)`, con un aviso en castellano. Devuelve `(carpeta, "real" o "local")`."""
+    dest = Path(dest)
+    download = not is_fast() if download is None else download
+    if not download: reason = "en modo rápido no se descarga nada"
+    elif not has_network(): reason = "no hay conexión a internet"
+    else:
+        try:
+            shutil.copytree(fetch_image_folder(url, cache_dir("datos") if cache is None else cache, md5, timeout), dest)
+            return dest, "real"
+        except OSError as e: reason = f"la descarga falló: {e}"
+    print(f"Aviso: no uso las fotos de {url} ({reason}). Sigo con la carpeta de reemplazo.")
+    return Path(fallback(dest)), "local"
 
 # %% ../nbs/14_aplicacion.ipynb #c14-014
 def image_hash(img: Image.Image, size: int = 8) -> int:
@@ -97,6 +158,20 @@ def group_split(groups: Sequence[int], fractions: Sequence[float] = (0.7, 0.15, 
     cuts = np.cumsum(fractions)[:-1] * len(ids)
     part = {ids[k]: int(np.searchsorted(cuts, rank, side="right")) for rank, k in enumerate(order)}
     return [part[g] for g in groups]
+
+# %% ../nbs/14_aplicacion.ipynb #c14-028
+class Normalized(nn.Module):
+    "`model` con la normalización de la entrada adentro: recibe imágenes en [0, 1], les resta `mean` y las divide por `std` (por canal)."
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        if len(mean) != len(std):
+            raise ValueError(f"mean tiene {len(mean)} valores y std {len(std)}: tiene que haber uno de cada uno por canal.")
+        self.model = model
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
 
 # %% ../nbs/14_aplicacion.ipynb #c14-044
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
@@ -260,8 +335,9 @@ def answer_text(probs: dict[str, float], threshold: float) -> str:
     "El mensaje para la persona: la clase más probable o, debajo del umbral de confianza, que el modelo no sabe."
     label, p = max(probs.items(), key=lambda kv: kv[1])
     if p < threshold:
-        return f"**No sé**: la clase más probable es {label}, con {p:.0%} de confianza (por debajo del {threshold:.0%} que exigimos)."
-    return f"Es **{label}** ({p:.0%} de confianza)."
+        return (f"**No sé**: la clase más probable es {label}, con {100 * p:.0f} % de confianza (por debajo del "
+                f"{100 * threshold:.1f} % que exigimos).".replace(".", ",", 1))
+    return f"Es **{label}** ({100 * p:.0f} % de confianza)."
 
 def _label_probs(value) -> dict[str, float]:
     "El valor de un `gr.Label` como {clase: probabilidad} (Gradio lo entrega con la lista `confidences`)."
@@ -288,7 +364,7 @@ def make_app(predict: Callable, labels: Sequence[str], threshold: float = 0.0, t
         with gr.Row():
             with gr.Column():                         # gr.File y no gr.Image: así un archivo que no es imagen llega a
                 upload = gr.File(label="Imagen", type="filepath")   # classify y recibe un mensaje en castellano
-                preview = gr.Image(label="Vista previa", interactive=False)
+                preview = gr.Image(label="Vista previa", interactive=False, height=180)
             with gr.Column():
                 label = gr.Label(num_top_classes=3, label="Clases más probables")
                 message = gr.Markdown()
