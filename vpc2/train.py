@@ -375,8 +375,8 @@ def train_batches(self: Learner) -> int:
 # %% ../nbs/03_entrenamiento.ipynb #bbaad6b9
 class _MetricBuffer:
     """Junta las predicciones de validación y actualiza las métricas de clasificación de torchmetrics de a varios lotes
-    (cada `update` cuesta unos cientos de µs en CPU): sus estados son conteos o concatenaciones, y dan exactamente lo
-    mismo. Las demás métricas, y las salidas que no son (lote, clases), se actualizan lote a lote."""
+    (cada `update` tiene un costo fijo): sus estados son conteos o concatenaciones, y dan exactamente lo mismo. Las
+    demás métricas, y las salidas que no son (lote, clases), se actualizan lote a lote."""
     limit = 1 << 20   # elementos juntados antes de actualizar (4 MB en float32)
 
     def __init__(self, metrics):
@@ -432,7 +432,7 @@ def fit(self: Learner, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | 
 
 @patch
 def fit_one_cycle(self: Learner, epochs: int, lr: float = 1e-3, cbs: Iterable[Callback] | None = None, **kwargs) -> None:
-    "`fit` con el *schedule* de ciclo único (`OneCycleSchedule(**kwargs)`): `lr` es la tasa máxima."
+    "`fit` con el calendario de ciclo único (`OneCycleSchedule(**kwargs)`): `lr` es la tasa máxima."
     self.fit(epochs, lr, cbs=[OneCycleSchedule(**kwargs), *(cbs or [])])
 
 @patch
