@@ -418,6 +418,7 @@ class Conv2dIm2col(torch.autograd.Function):
         gx, gw, gb = conv2d_backward(grad_output, x, weight, *ctx.conf)
         return gx, gw, (gb if ctx.has_bias else None), None, None, None
 
+# %% ../nbs/04_convolucion.ipynb #a65ed2d9
 def max_pool2d_backward(grad_output: torch.Tensor, indices: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
     "Gradiente del *max pooling* respecto de la entrada: cada gradiente vuelve a su `argmax` (y se suman los repetidos)."
     N, C, H, W = input_shape
