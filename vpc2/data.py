@@ -419,8 +419,8 @@ def write_imagefolder(root: str | Path, n_train: int | None = None, n_valid: int
                       size: int | None = None, seed: int = 0, n_figures=None, occlusion: bool = False,
                       exist_ok: bool = False) -> Path:
     "Escribe *Figuras* como árbol `ImageFolder`: `root/train/<clase>/*.png` y `root/valid/<clase>/*.png`."
-    n_train = smoke_size(pick(fast=250, full=5000)) if n_train is None else n_train
-    n_valid = smoke_size(pick(fast=100, full=1000)) if n_valid is None else n_valid
+    n_train = smoke_size(pick(fast=1500, full=5000)) if n_train is None else n_train
+    n_valid = smoke_size(pick(fast=300, full=1000)) if n_valid is None else n_valid
     size = pick(fast=32, full=64) if size is None else size
     root = _prepare_dir(root, exist_ok)
     opts = dict(size=size, seed=seed, n_figures=n_figures, occlusion=occlusion)
