@@ -25,7 +25,7 @@ from .core import num_threads
 
 # %% auto #0
 __all__ = ['KERNELS', 'IM2COL_BLOCK_BYTES', 'IM2COL_MAX_BYTES', 'conv_params', 'conv_output_size', 'pool_output_size',
-           'filter_image', 'conv2d_naive', 'conv2d_unfold', 'im2col_block_bytes', 'free_im2col_workspace', 'patch_view',
+           'filter_image', 'conv2d_naive', 'conv2d_unfold', 'patch_view', 'im2col_block_bytes', 'free_im2col_workspace',
            'conv2d_im2col', 'max_pool2d_im2col', 'adaptive_windows', 'adaptive_avg_pool2d', 'adaptive_max_pool2d',
            'conv2d_backward', 'Conv2dIm2col', 'max_pool2d_backward', 'MaxPool2dIm2col', 'receptive_field',
            'window_coords', 'plot_conv_geometry', 'time_interleaved', 'benchmark_conv', 'format_benchmark',
@@ -230,6 +230,24 @@ def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if bias is not None: out = out + bias.view(1, -1, 1)
     return out.view(x.shape[0], weight.shape[0], Ho, Wo)
 
+# %% ../nbs/04_convolucion.ipynb #e6cc5e24
+def patch_view(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:
+    """Todas las ventanas de `x` `(N,C,H,W)` como una vista `(N, C, kH, kW, H_out, W_out)` de la entrada rellenada,
+    sin copiarlas: `patch_view(...)[n, :, :, :, i, j]` es la ventana de la salida `(i, j)`, y
+    `patch_view(...)[n].reshape(C·kH·kW, H_out·W_out)` es la matriz $X_{col}$ de `F.unfold`."""
+    _check_image_batch(x, "patch_view")
+    kernel = _ntuple(kernel_size, 2, "kernel_size", 1)
+    stride, dilation = _ntuple(stride, 2, "stride", 1), _ntuple(dilation, 2, "dilation", 1)
+    pads = _conv_pads(padding, kernel, dilation, stride)
+    Ho, Wo = (_out_size(n, k, s, p, d, axis=i) for i, (n, k, s, p, d) in enumerate(zip(x.shape[-2:], kernel, stride, pads, dilation)))
+    return _patch_view(x, kernel, stride, pads, dilation, (Ho, Wo))
+
+def _patch_view(x, kernel, stride, pads, dilation, out_hw) -> torch.Tensor:
+    xp = F.pad(x, _fpad(pads)) if any(p for pair in pads for p in pair) else x.contiguous()   # sin relleno: sin copia
+    sN, sC, sH, sW = xp.stride()
+    return xp.as_strided((xp.shape[0], xp.shape[1], *kernel, *out_hw),
+                         (sN, sC, sH*dilation[0], sW*dilation[1], sH*stride[0], sW*stride[1]))
+
 # %% ../nbs/04_convolucion.ipynb #292cb36a
 IM2COL_BLOCK_BYTES = 4 * 2**20    # en CPU, por hilo: ventanas que caben en la caché
 IM2COL_MAX_BYTES = 512 * 2**20    # en GPU: un solo bloque hasta este tamaño (si no entra, los necesarios)
@@ -269,24 +287,7 @@ def free_im2col_workspace() -> int:
     bufs.clear()
     return freed
 
-# %% ../nbs/04_convolucion.ipynb #e6cc5e24
-def patch_view(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:
-    """Todas las ventanas de `x` `(N,C,H,W)` como una vista `(N, C, kH, kW, H_out, W_out)` de la entrada rellenada,
-    sin copiarlas: `patch_view(...)[n, :, :, :, i, j]` es la ventana de la salida `(i, j)`, y
-    `patch_view(...)[n].reshape(C·kH·kW, H_out·W_out)` es la matriz $X_{col}$ de `F.unfold`."""
-    _check_image_batch(x, "patch_view")
-    kernel = _ntuple(kernel_size, 2, "kernel_size", 1)
-    stride, dilation = _ntuple(stride, 2, "stride", 1), _ntuple(dilation, 2, "dilation", 1)
-    pads = _conv_pads(padding, kernel, dilation, stride)
-    Ho, Wo = (_out_size(n, k, s, p, d, axis=i) for i, (n, k, s, p, d) in enumerate(zip(x.shape[-2:], kernel, stride, pads, dilation)))
-    return _patch_view(x, kernel, stride, pads, dilation, (Ho, Wo))
-
-def _patch_view(x, kernel, stride, pads, dilation, out_hw) -> torch.Tensor:
-    xp = F.pad(x, _fpad(pads)) if any(p for pair in pads for p in pair) else x.contiguous()   # sin relleno: sin copia
-    sN, sC, sH, sW = xp.stride()
-    return xp.as_strided((xp.shape[0], xp.shape[1], *kernel, *out_hw),
-                         (sN, sC, sH*dilation[0], sW*dilation[1], sH*stride[0], sW*stride[1]))
-
+# %% ../nbs/04_convolucion.ipynb #80e2f79b
 def _conv2d_forward(x, weight, bias, stride, pads, dilation, out_hw, block_bytes: int | None = None):
     "im2col por bloques sobre la vista de ventanas; argumentos ya validados. `block_bytes=None`: `im2col_block_bytes`."
     (N, C), (C_out, _, kH, kW), (Ho, Wo) = x.shape[:2], weight.shape, out_hw
