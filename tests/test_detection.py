@@ -252,11 +252,52 @@ def test_sliding_windows_count():
 def test_detectors_train_step_and_predict(one_thread):
     ds = Figuras(8, 64, task="detection", transform=image_to_tensor)
     dl = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_detection)
-    for model in (TinySSD(6), tiny_faster_rcnn(6, 64), TinyYOLO(5, 8)):
+    for model in (TinySSD(6), TinySSD(6, fine_anchor_sizes=(8, 12)), tiny_faster_rcnn(6, 64), TinyYOLO(5, 8)):
         hist = train_detector(model, dl, epochs=1, lr=1e-3)
         assert len(hist) == 2 and all(np.isfinite(hist))
         res = evaluate_detector(model, dl)
         assert {"map", "map_50", "images_per_s", "found", "map_small"} <= set(res)
+
+
+def _tinyssd_loss_per_image(model, cls, box, anchors, targets):
+    "La pérdida de TinySSD escrita imagen por imagen (la forma directa), para comparar con la del lote."
+    cls_loss, box_loss, n_pos = cls.sum()*0, box.sum()*0, 0
+    for i, t in enumerate(targets):
+        matches = match_anchors(box_iou(t["boxes"], anchors), model.fg_iou, model.bg_iou)
+        pos, valid = matches >= 0, matches != -2
+        cls_t = torch.zeros_like(cls[i]); cls_t[pos, t["labels"][matches[pos]] - 1] = 1.0
+        cls_loss = cls_loss + sigmoid_focal_loss(cls[i][valid], cls_t[valid], model.alpha, model.gamma, "sum")
+        if pos.any():
+            box_loss = box_loss + torch.nn.functional.l1_loss(box[i][pos], encode_boxes(t["boxes"][matches[pos]], anchors[pos]),
+                                                              reduction="sum")
+        n_pos += int(pos.sum())
+    return cls_loss/max(1, n_pos), box_loss/max(1, n_pos)
+
+
+def test_tinyssd_second_map_and_batched_loss(one_thread):
+    ds = Figuras(6, 64, task="detection", n_figures=(2, 4))
+    targets = [ds[i][1] for i in range(6)] + [dict(boxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
+    x = torch.rand(len(targets), 3, 64, 64)
+    one = TinySSD(6)
+    assert not any(k.startswith(("top_down", "fine_")) for k in one.state_dict())   # sin la opción, el de siempre
+    for fine in (None, (8, 12)):
+        torch.manual_seed(0)
+        model = TinySSD(6, fine_anchor_sizes=fine)
+        cls, box, anchors = model.head_outputs(x)
+        n = 8*8*9 + (16*16*6 if fine else 0)
+        assert cls.shape == (len(targets), n, 5) and box.shape == (len(targets), n, 4) and anchors.shape == (n, 4)
+        if fine:
+            expected = torch.cat([anchor_grid((8, 8), 8, (16, 32, 48), offset=0.5), anchor_grid((16, 16), 4, fine, offset=0.5)])
+            assert torch.equal(anchors, expected)
+        losses = model.loss(cls, box, anchors, targets)
+        ref_cls, ref_box = _tinyssd_loss_per_image(model, cls, box, anchors, targets)
+        torch.testing.assert_close(losses["loss_classifier"], ref_cls)
+        torch.testing.assert_close(losses["loss_box_reg"], ref_box)
+        grads = torch.autograd.grad(sum(losses.values()), [cls, box], retain_graph=True)
+        for got, ref in zip(grads, torch.autograd.grad(ref_cls + ref_box, [cls, box])):
+            torch.testing.assert_close(got, ref)
+    with pytest.raises(ValueError, match="channels necesita 2"):
+        TinySSD(6, channels=(16,), fine_anchor_sizes=(8,))
 
 
 def test_penn_fudan_offline(tmp_path):

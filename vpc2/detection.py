@@ -260,7 +260,7 @@ def _match_groups(ious: list[np.ndarray], thresholds: np.ndarray, ignore: list[n
 
 def voc_match(ious: np.ndarray, threshold: float = 0.5, difficult: np.ndarray | None = None) -> np.ndarray:
     """Regla del devkit de VOC para una imagen y una clase (detecciones ordenadas por puntaje): cada detección va al
-    objeto de **mayor IoU**, esté libre o no; si lo supera el umbral y está libre es TP (1) y lo toma, si ya estaba
+    objeto de **mayor IoU**, esté libre o no; si su IoU alcanza el umbral (≥) y está libre es TP (1) y lo toma, si ya estaba
     tomado es FP (0); si el objeto es "difícil", la detección se ignora (−1). Devuelve (D,) enteros."""
     out = np.zeros(ious.shape[0], dtype=np.int64)
     if ious.shape[1] == 0: return out
@@ -652,11 +652,13 @@ class TinySSD(nn.Module):
     """Detector de una etapa (estilo SSD/RetinaNet) chico: anclas sobre un mapa de paso 8, cabezas de clase y de caja,
     *focal loss*. Misma interfaz que los detectores de torchvision: en `train()`, `model(imágenes, objetivos)` devuelve
     un dict de pérdidas; en `eval()`, `model(imágenes)` devuelve por imagen `boxes` (xyxy), `scores` y `labels`.
-    `num_classes` incluye el fondo (etiqueta 0), como en torchvision."""
+    `num_classes` incluye el fondo (etiqueta 0), como en torchvision. Con `fine_anchor_sizes`, un **segundo mapa** de
+    paso 4 (un nivel de FPN: el bloque anterior del *backbone* más el mapa de paso 8 agrandado ×2) con esas anclas y
+    sus propias cabezas, para los objetos chicos; sin él (por omisión), un solo mapa."""
     def __init__(self, num_classes: int = 6, channels: Sequence[int] = (16, 32, 64), anchor_sizes: Sequence[float] = (16, 32, 48),
                  ratios: Sequence[float] = (0.5, 1.0, 2.0), fg_iou: float = 0.5, bg_iou: float = 0.4, alpha: float = 0.25,
                  gamma: float = 2.0, score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 100,
-                 topk_candidates: int = 300):
+                 topk_candidates: int = 300, fine_anchor_sizes: Sequence[float] | None = None):
         super().__init__()
         if num_classes < 2: raise ValueError("num_classes cuenta el fondo: tiene que ser al menos 2 (fondo + una clase).")
         self.num_classes, self.anchor_sizes, self.ratios = num_classes, tuple(anchor_sizes), tuple(ratios)
@@ -670,9 +672,21 @@ class TinySSD(nn.Module):
         self.num_anchors = len(self.anchor_sizes)*len(self.ratios)
         self.cls_head = nn.Conv2d(c, self.num_anchors*(num_classes - 1), 3, padding=1)
         self.box_head = nn.Conv2d(c, self.num_anchors*4, 3, padding=1)
-        for head in (self.cls_head, self.box_head):
-            nn.init.normal_(head.weight, std=0.01); nn.init.zeros_(head.bias)
-        nn.init.constant_(self.cls_head.bias, -math.log((1 - 0.01)/0.01))   # al empezar, p ≈ 0.01 para todo: el fondo no explota
+        self.fine_anchor_sizes = tuple(fine_anchor_sizes or ())
+        heads = [(self.cls_head, self.box_head)]
+        if self.fine_anchor_sizes:
+            if len(channels) < 2: raise ValueError("El segundo mapa sale del bloque anterior del backbone: channels necesita 2 o más.")
+            c_fine = channels[-2]
+            self.top_down = nn.Conv2d(c, c_fine, 1)   # FPN: el mapa de paso 8, a los canales del de paso 4
+            self.fine_neck = nn.Sequential(nn.Conv2d(c_fine, c_fine, 3, padding=1), nn.ReLU(inplace=True))
+            self.num_fine_anchors = len(self.fine_anchor_sizes)*len(self.ratios)
+            self.fine_cls_head = nn.Conv2d(c_fine, self.num_fine_anchors*(num_classes - 1), 3, padding=1)
+            self.fine_box_head = nn.Conv2d(c_fine, self.num_fine_anchors*4, 3, padding=1)
+            heads.append((self.fine_cls_head, self.fine_box_head))
+        for cls_head, box_head in heads:
+            for head in (cls_head, box_head):
+                nn.init.normal_(head.weight, std=0.01); nn.init.zeros_(head.bias)
+            nn.init.constant_(cls_head.bias, -math.log((1 - 0.01)/0.01))   # al empezar, p ≈ 0.01 para todo: el fondo no explota
 
     def _batch(self, images) -> Tensor:
         if isinstance(images, Tensor) and images.ndim == 4: return images
@@ -682,13 +696,24 @@ class TinySSD(nn.Module):
         return torch.stack(list(images))
 
     def head_outputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "Logits de clase (B, N, K), desplazamientos (B, N, 4) y anclas (N, 4), con N = H·W·A en el orden de `anchor_grid`."
-        feat = self.neck(self.backbone(x))
-        B, _, H, W = feat.shape
-        cls = self.cls_head(feat).permute(0, 2, 3, 1).reshape(B, H*W*self.num_anchors, self.num_classes - 1)
-        box = self.box_head(feat).permute(0, 2, 3, 1).reshape(B, H*W*self.num_anchors, 4)
-        anchors = anchor_grid((H, W), self.stride, self.anchor_sizes, self.ratios, offset=0.5).to(x.device)
-        return cls, box, anchors
+        """Logits de clase (B, N, K), desplazamientos (B, N, 4) y anclas (N, 4), con N = H·W·A en el orden de
+        `anchor_grid`; con el segundo mapa, sus anclas van después de las del de paso 8."""
+        if not self.fine_anchor_sizes:
+            levels = [(self.neck(self.backbone(x)), self.cls_head, self.box_head, self.stride, self.anchor_sizes)]
+        else:
+            c_prev = self.backbone[:-3](x)                   # bloque anterior: paso 4
+            feat = self.neck(self.backbone[-3:](c_prev))     # paso 8
+            fine = self.fine_neck(c_prev + F.interpolate(self.top_down(feat), size=c_prev.shape[-2:], mode="nearest"))
+            levels = [(feat, self.cls_head, self.box_head, self.stride, self.anchor_sizes),
+                      (fine, self.fine_cls_head, self.fine_box_head, self.stride//2, self.fine_anchor_sizes)]
+        B, K = x.shape[0], self.num_classes - 1
+        cls, box, anchors = [], [], []
+        for feat, cls_head, box_head, stride, sizes in levels:
+            H, W = feat.shape[-2:]
+            cls.append(cls_head(feat).permute(0, 2, 3, 1).reshape(B, -1, K))
+            box.append(box_head(feat).permute(0, 2, 3, 1).reshape(B, -1, 4))
+            anchors.append(anchor_grid((H, W), stride, sizes, self.ratios, offset=0.5).to(x.device))
+        return torch.cat(cls, 1), torch.cat(box, 1), torch.cat(anchors)
 
     def forward(self, images, targets: list[dict] | None = None):
         x = self._batch(images)
@@ -704,21 +729,22 @@ def _tinyssd_loss(self: TinySSD, cls: Tensor, box: Tensor, anchors: Tensor, targ
     "Focal loss de clase y L1 de caja, divididas por la cantidad total de anclas positivas."
     if len(targets) != len(cls):
         raise ValueError(f"Hay {len(cls)} imágenes y {len(targets)} objetivos: pasá un objetivo por imagen.")
-    cls_loss, box_loss, n_pos = cls.sum()*0, box.sum()*0, 0
+    # asignación imagen por imagen (sin gradiente); las dos pérdidas, de una vez sobre todo el lote
+    cls_t, gt_boxes = torch.zeros_like(cls), torch.zeros_like(box)
+    pos, valid = torch.zeros(cls.shape[:2], dtype=torch.bool, device=cls.device), torch.zeros(cls.shape[:2], dtype=torch.bool, device=cls.device)
     for i, t in enumerate(targets):
         gt = check_xyxy(t["boxes"], f"targets[{i}]['boxes']").to(anchors)
         labels = _check_labels(t["labels"], len(gt), f"targets[{i}]['labels']").to(anchors.device)
         if len(labels) and (labels.min() < 1 or labels.max() >= self.num_classes):
             raise ValueError(f"targets[{i}]['labels'] tiene etiquetas fuera de 1…{self.num_classes - 1} (0 es el fondo).")
         matches = match_anchors(box_iou(gt, anchors), self.fg_iou, self.bg_iou)
-        pos, valid = matches >= 0, matches != BETWEEN
-        cls_t = torch.zeros_like(cls[i])
-        cls_t[pos, labels[matches[pos]] - 1] = 1.0
-        cls_loss = cls_loss + sigmoid_focal_loss(cls[i][valid], cls_t[valid], self.alpha, self.gamma, "sum")
-        if pos.any():
-            box_loss = box_loss + F.l1_loss(box[i][pos], encode_boxes(gt[matches[pos]], anchors[pos]), reduction="sum")
-        n_pos += int(pos.sum())
-    n = max(1, n_pos)
+        pos[i], valid[i] = matches >= 0, matches != BETWEEN
+        cls_t[i, pos[i], labels[matches[pos[i]]] - 1] = 1.0
+        gt_boxes[i, pos[i]] = gt[matches[pos[i]]]
+    n = max(1, int(pos.sum()))
+    cls_loss = sigmoid_focal_loss(cls[valid], cls_t[valid], self.alpha, self.gamma, "sum")
+    box_loss = (F.l1_loss(box[pos], encode_boxes(gt_boxes[pos], anchors.expand(len(cls), -1, -1)[pos]), reduction="sum")
+                if pos.any() else box.sum()*0)
     return dict(loss_classifier=cls_loss/n, loss_box_reg=box_loss/n)
 
 TinySSD.loss = _tinyssd_loss
@@ -809,7 +835,8 @@ def yolo_loss(output: Tensor, targets: Tensor, lambda_coord: float = 5.0, lambda
               return_terms: bool = False):
     """Pérdida de YOLOv1 sobre los logits `output` (N, S, S, 5 + C) y `targets` de `yolo_targets` apilados: en las celdas
     con objeto, λ_coord·[(x − x̂)² + (y − ŷ)² + (√w − √ŵ)² + (√h − √ĥ)²] y la clase; la objetualidad en todas, con peso
-    λ_noobj en las vacías. Como YOLOv3, objetualidad y clase van con entropía cruzada (v1 usaba error cuadrático).
+    λ_noobj en las vacías. Objetualidad y clase van con entropía cruzada (v1 usaba error cuadrático): binaria para la
+    objetualidad, como YOLOv3, y con softmax para la clase (YOLOv3 usa una logística por clase).
     Promedio por imagen; con `return_terms`, un dict con los cuatro términos."""
     if output.shape != targets.shape:
         raise ValueError(f"output {tuple(output.shape)} y targets {tuple(targets.shape)} deben tener la misma forma "
@@ -949,7 +976,7 @@ def _roi_pool_reference(feature, box, output_size, spatial_scale):
     return roi_pool(feature[None], [torch.tensor([box], dtype=feature.dtype)], output_size, spatial_scale)[0]
 
 @register_exercise("9.3", reference=_roi_pool_reference,
-                   hint="como torchvision: x1 = floor(x1·escala + 0,5) y lo mismo con x2 (el .5 sube; el round de Python lo baja a par), ancho = max(x2 − x1 + 1, 1); la "
+                   hint="como torchvision, con coordenadas ≥ 0: floor(v·escala + 0,5) en las cuatro (el ,5 sube; el round de Python lo baja a par), ancho = max(x2 − x1 + 1, 1); la "
                         "celda j va de floor(j·ancho/p) a ceil((j + 1)·ancho/p) (más x1, recortado al mapa); celda vacía → 0.")
 def _cases_9_3():
     g = torch.Generator().manual_seed(9)
