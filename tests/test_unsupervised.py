@@ -216,3 +216,27 @@ def test_exercises_accept_the_solution_and_reject_wrong_answers():
                   lambda i, t, tau: (F.cross_entropy(i @ t.T/tau, torch.arange(len(i))) + F.cross_entropy(t @ i.T/tau, torch.arange(len(i))))/2):  # sin normalizar
         r = run_exercise("13.3", wrong); assert not r.passed and "caso" in r.message
     assert run_exercise("13.3", lambda *a: (_ for _ in ()).throw(NotImplementedError("Ejercicio 13.3"))).pending
+
+
+def test_shipped_simclr_loads_and_verifies_checksum(one_thread, tmp_path):
+    from vpc2.unsupervised import SIMCLR_FILE, SIMCLR_RECIPE, shipped_simclr
+    model, meta = shipped_simclr()
+    assert isinstance(model, SimCLR) and meta["receta"] == SIMCLR_RECIPE
+    assert len(meta["perdidas"]) == SIMCLR_RECIPE["steps"]
+    assert model.encoder(torch.rand(2, 3, 32, 32)).shape == (2, 64)
+    with pytest.raises(FileNotFoundError, match="make_simclr"):
+        shipped_simclr(tmp_path)
+    import importlib.resources
+    blob = bytearray((importlib.resources.files("vpc2")/"pesos"/SIMCLR_FILE).read_bytes())
+    blob[-1] ^= 1                                                     # un byte cambiado
+    (tmp_path/SIMCLR_FILE).write_bytes(bytes(blob))
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        shipped_simclr(tmp_path)
+
+
+def test_pretrain_simclr_short_run(one_thread):
+    from vpc2.unsupervised import pretrain_simclr
+    steps = []
+    model, losses = pretrain_simclr({"n_images": 32, "batch_size": 8, "steps": 3}, callback=lambda s, m: steps.append(s))
+    assert steps == [1, 2, 3] and len(losses) == 3 and all(np.isfinite(losses))
+    assert isinstance(model, SimCLR)

@@ -19,9 +19,10 @@ from .core import limit_batches, max_batches
 from .train import simple_cnn
 
 # %% auto #0
-__all__ = ['pca', 'kmeans', 'cluster_accuracy', 'permutation_chance', 'ConvAutoencoder', 'train_autoencoder',
-           'reconstruction_error', 'nt_xent_loss', 'simclr_augment', 'make_encoder', 'projection_head', 'SimCLR',
-           'train_simclr', 'extract_features', 'linear_probe', 'knn_accuracy']
+__all__ = ['SIMCLR_RECIPE', 'SIMCLR_FILE', 'SIMCLR_SHA256', 'pca', 'kmeans', 'cluster_accuracy', 'permutation_chance',
+           'ConvAutoencoder', 'train_autoencoder', 'reconstruction_error', 'nt_xent_loss', 'simclr_augment',
+           'make_encoder', 'projection_head', 'SimCLR', 'train_simclr', 'extract_features', 'linear_probe',
+           'knn_accuracy', 'pretrain_simclr', 'shipped_simclr']
 
 # %% ../nbs/13_no_supervisado.ipynb #2a9522cd
 def pca(x, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -280,6 +281,55 @@ def knn_accuracy(train_feats: torch.Tensor, train_labels: torch.Tensor, valid_fe
     neighbours = train_labels[sims.topk(k, dim=1).indices]
     votes = F.one_hot(neighbours, int(train_labels.max()) + 1).sum(1)
     return (votes.argmax(1) == valid_labels).float().mean().item()
+
+# %% ../nbs/13_no_supervisado.ipynb #908acefb
+SIMCLR_RECIPE = {"n_images": 8192, "offset": 10_000, "size": 32, "batch_size": 256, "steps": 800, "lr": 3e-3,
+                 "temperature": 0.2, "seed": 0}    # la del codificador que trae el paquete (tools/make_simclr.py)
+SIMCLR_FILE = "simclr-figuras-s0.pt"
+SIMCLR_SHA256 = "d4e5c25e962e3bc695746e69f99af20dbb58c6d149c95e6df65fe5bbd9d543bc"                      # lo imprime tools/make_simclr.py
+
+def pretrain_simclr(recipe: dict = SIMCLR_RECIPE, callback=None) -> tuple[SimCLR, list[float]]:
+    """Preentrena `SimCLR(make_encoder(), 64)` con NT-Xent sobre `n_images` imágenes de *Figuras* desde `offset` (sin
+    etiquetas), con lotes al azar de `batch_size` y la tasa en un ciclo (`OneCycleLR`); devuelve el modelo y la pérdida por paso.
+    `callback(paso, modelo)`, si se pasa, se llama después de cada paso."""
+    from vpc2.core import seed_everything
+    from vpc2.data import Figuras, image_to_tensor
+    r = {**SIMCLR_RECIPE, **recipe}
+    ds = Figuras(r["n_images"], r["size"], seed=0, n_figures=1, offset=r["offset"], transform=image_to_tensor)
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    seed_everything(r["seed"])
+    model = SimCLR(make_encoder(), feat_dim=64)
+    steps = max_batches(r["steps"])
+    opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, r["lr"], total_steps=steps, pct_start=0.05)
+    g = torch.Generator().manual_seed(r["seed"])
+    losses = []
+    for step in range(steps):
+        model.train()
+        xb = x[torch.randint(0, len(x), (r["batch_size"],), generator=g)]
+        loss = nt_xent_loss(model(simclr_augment(xb)), model(simclr_augment(xb)), r["temperature"])
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        losses.append(loss.item())
+        if callback: callback(step + 1, model)
+    return model, losses
+
+def shipped_simclr(folder=None) -> tuple[SimCLR, dict]:
+    """El SimCLR (codificador + cabeza) que trae el paquete, preentrenado con `SIMCLR_RECIPE` por tools/make_simclr.py, y sus
+    metadatos (la receta, la pérdida por paso); el archivo se verifica con su SHA-256 antes de leerlo."""
+    import hashlib, importlib.resources
+    from pathlib import Path
+    path = Path(folder or str(importlib.resources.files("vpc2")/"pesos"))/SIMCLR_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"No encuentro {path}: reinstalá vpc2 o generalo con tools/make_simclr.py.")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != SIMCLR_SHA256:
+        raise RuntimeError(f"El archivo {path.name} está dañado o es de otra versión (SHA-256 {found[:12]}…, esperaba "
+                           f"{SIMCLR_SHA256[:12]}…). Reinstalá vpc2 o regeneralo con tools/make_simclr.py.")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = SimCLR(make_encoder(), feat_dim=64)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt["meta"]
+
 
 # %% ../nbs/13_no_supervisado.ipynb #1e2be837
 from .ejercicios import Case, register_exercise
