@@ -426,8 +426,8 @@ def test_tensorboard_event_files_read_back(tmp_path):
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert set(acc.Tags()["scalars"]) == {"perdida/entrenamiento", "perdida/validacion", "tasa_de_aprendizaje",
-                                          "metricas/accuracy"}
-    for tag, key in [("perdida/entrenamiento", "train_loss"), ("metricas/accuracy", "accuracy"), ("tasa_de_aprendizaje", "lr")]:
+                                          "metricas/exactitud"}
+    for tag, key in [("perdida/entrenamiento", "train_loss"), ("metricas/exactitud", "accuracy"), ("tasa_de_aprendizaje", "lr")]:
         events = acc.Scalars(tag)
         assert [e.step for e in events] == [1, 2, 3]
         np.testing.assert_allclose([e.value for e in events], learn.history[key], rtol=1e-6)

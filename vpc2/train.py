@@ -854,7 +854,7 @@ class TensorBoardCallback(Callback):
         if self.writer is None: return
         h, epoch = self.learn.history, self.learn.history["epoch"][-1]
         for key, values in h.items():
-            if key != "epoch": self.writer.add_scalar(_TB_TAGS.get(key, f"metricas/{key}"), values[-1], epoch)
+            if key != "epoch": self.writer.add_scalar(_TB_TAGS.get(key, f"metricas/{_SHOWN_AS.get(key, key)}"), values[-1], epoch)
         if self.histograms:
             for name, p in self.learn.unwrapped_model.named_parameters():
                 self.writer.add_histogram(f"pesos/{name}", p.detach().float().cpu(), epoch)
