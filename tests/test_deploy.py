@@ -274,3 +274,25 @@ def test_fetch_refuses_paths_outside_its_folder(tmp_path):
     with pytest.raises(DownloadError, match="rutas fuera de su carpeta"):
         deploy.fetch_image_folder((tmp_path/"malo.zip").as_uri(), tmp_path/"cache")
     assert not (tmp_path/"fuera.txt").exists() and not (tmp_path/"cache"/"fuera.txt").exists()
+
+
+def test_space_app_runs_from_its_folder(exported, tmp_path, monkeypatch):
+    "El app.py que escribe write_space (el de `python app.py` y de Hugging Face Spaces) arma la app y contesta por la API."
+    pytest.importorskip("gradio")
+    gradio_client = pytest.importorskip("gradio_client")
+    import runpy
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    _, path = exported
+    space = deploy.write_space(tmp_path/"app", path, LABELS, 24, temperature=2.0, threshold=0.5, title="Prueba")
+    ns = runpy.run_path(str(space/"app.py"), run_name="app")       # sin "__main__": arma la app sin lanzarla
+    assert ns["info"]["title"] == "Prueba" and ns["info"]["labels"] == LABELS
+    demo, port = ns["demo"], _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, share=False, inline=False)
+    try:
+        good = tmp_path/"foto.png"
+        Image.fromarray(np.random.default_rng(1).integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(good)
+        answer = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            gradio_client.handle_file(str(good)), api_name="/predict")
+        assert answer["label"] in LABELS
+    finally:
+        demo.close()

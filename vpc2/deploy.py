@@ -345,7 +345,7 @@ def _label_probs(value) -> dict[str, float]:
         return {c["label"]: float(c["confidence"]) for c in value["confidences"]}
     return {str(k): float(v) for k, v in dict(value).items()}
 
-def make_app(predict: Callable, labels: Sequence[str], threshold: float = 0.0, title: str = "Clasificador de figuras"):
+def make_app(predict: Callable, labels: Sequence[str], threshold: float = 0.0, title: str = "Clasificador de imágenes"):
     """Una app de Gradio: una imagen de entrada; de salida, las 3 clases más probables (`gr.Label`, en el endpoint
     `/predict`) y un mensaje que dice "no sé" cuando la confianza no llega a `threshold`. `predict` va de imagen PIL a
     {clase: probabilidad} (como la de `image_predictor`)."""
@@ -387,20 +387,20 @@ here = Path(__file__).parent
 info = json.loads((here/"modelo.json").read_text(encoding="utf-8"))
 transform = v2.Compose([v2.Resize((info["size"], info["size"])), v2.ToImage(), v2.ToDtype(__import__("torch").float32, scale=True)])
 predict = image_predictor(OnnxPredictor(here/"modelo.onnx"), transform, info["labels"], info["temperature"])
-demo = make_app(predict, info["labels"], info["threshold"])
+demo = make_app(predict, info["labels"], info["threshold"], info.get("title", "Clasificador de imágenes"))
 
 if __name__ == "__main__":
     demo.launch()
 """
 
 def write_space(folder: str | Path, onnx_path: str | Path, labels: Sequence[str], size: int, temperature: float = 1.0,
-                threshold: float = 0.0) -> Path:
+                threshold: float = 0.0, title: str = "Clasificador de imágenes") -> Path:
     "Escribe en `folder` una app lista para correr (`python app.py`) o subir a Hugging Face Spaces: modelo, app y requisitos."
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder/"modelo.onnx").write_bytes(Path(onnx_path).read_bytes())
     import json
-    info = dict(labels=list(labels), size=int(size), temperature=float(temperature), threshold=float(threshold))
+    info = dict(labels=list(labels), size=int(size), temperature=float(temperature), threshold=float(threshold), title=str(title))
     (folder/"modelo.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     (folder/"app.py").write_text(SPACE_APP, encoding="utf-8")
     (folder/"requirements.txt").write_text("vpc2 @ git+https://github.com/vpc2-curso/vpc2\ngradio>=5\n", encoding="utf-8")
