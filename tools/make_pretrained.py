@@ -8,6 +8,7 @@ e imprime el SHA-256 que hay que copiar en `SHIPPED_WEIGHTS` (nbs/06_transfer_le
 import hashlib
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -17,6 +18,13 @@ from vpc2.transfer import (SHIPPED_RECIPE, _build, _train_on_figuras, dequantize
 from vpc2.data import FIGURAS_CLASSES
 
 NAME, LIBRARY, SEED = "test_resnet", "timm", 0
+
+
+def save_shipped(payload, path: Path) -> str:
+    "Guarda `payload` en `path` (crea la carpeta) y devuelve el SHA-256 del archivo, el que va en vpc2 para verificarlo."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main() -> int:
@@ -36,9 +44,7 @@ def main() -> int:
     meta["exactitud_prueba_cuantizada"] = float((preds == y).float().mean())
     meta["segundos"] = round(time.perf_counter() - start, 1)
     path = shipped_weights_dir()/f"{LIBRARY}-{NAME}-figuras-s{SEED}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict_q": packed, "meta": meta}, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = save_shipped({"state_dict_q": packed, "meta": meta}, path)
     print(f"{path} · {path.stat().st_size / 1024:.0f} KB · validación {meta['exactitud_validacion']:.1%} · "
           f"prueba (cuantizados) {meta['exactitud_prueba_cuantizada']:.1%} · {meta['segundos']} s")
     print("SHA-256:", digest)

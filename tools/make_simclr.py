@@ -7,13 +7,13 @@ son las de entrenamiento ni las de validación del cuaderno, en ningún modo), g
 con la receta y la pérdida por paso, e imprime el SHA-256 que hay que copiar en `SIMCLR_SHA256`
 (nbs/13_no_supervisado.ipynb, celda exportada). Con `carpeta_de_puntos` guarda además el codificador cada 200 pasos.
 """
-import hashlib
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from make_pretrained import save_shipped   # tools/ está en sys.path al correr el script
 from vpc2.unsupervised import SIMCLR_FILE, SIMCLR_RECIPE, pretrain_simclr
 
 
@@ -32,9 +32,7 @@ def main() -> int:
     meta = {"receta": dict(SIMCLR_RECIPE), "perdidas": [round(v, 4) for v in losses],
             "segundos_cpu": round(time.process_time() - start, 1), "torch": str(torch.__version__)}
     path = Path(__file__).resolve().parents[1]/"vpc2"/"pesos"/SIMCLR_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = save_shipped({"state_dict": model.state_dict(), "meta": meta}, path)
     print(f"{path} · {path.stat().st_size / 1024:.0f} KB · NT-Xent de {losses[0]:.2f} a {sum(losses[-20:]) / 20:.2f} · "
           f"{meta['segundos_cpu']} s de CPU")
     print("SHA-256:", digest)
