@@ -1,4 +1,4 @@
-"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB) y les saca a las salidas de texto los códigos ANSI y las rutas de IPython de los avisos.
+"""Achica las figuras guardadas en los cuadernos (DESIGN §3: cada cuaderno bajo 2 MB), les saca a las salidas de texto los códigos ANSI y las rutas de IPython de los avisos, y quita los widgets guardados sin estado.
 
 `nbdev-test --save` guarda las figuras al doble de resolución (unos 2000 px de ancho). Esta herramienta las lleva a
 `MAX_WIDTH` píxeles de ancho y, cuando la figura es una foto (donde PNG comprime mal), la guarda como JPEG si ocupa
@@ -41,6 +41,17 @@ def shrink_image(data: bytes) -> tuple[str, bytes]:
     return ("image/jpeg", jpeg) if len(jpeg) < len(png) / 2 else ("image/png", png)
 
 
+def _is_progress_residue(out: dict) -> bool:
+    "Lo que queda de una barra de progreso: una salida de texto con sólo \\r y espacios."
+    return out.get("output_type") == "stream" and not ANSI.sub("", "".join(out["text"])).strip()
+
+
+def _is_widget(out: dict) -> bool:
+    """Un widget de ipywidgets guardado sin su estado: fuera de un kernel vivo sólo se ve su texto de respaldo
+    (`interactive(children=(IntSlider(…` ); la figura que dibujó queda en su propia salida."""
+    return "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+
+
 def shrink_notebook(path: Path) -> tuple[int, int]:
     "Achica las figuras de un cuaderno en el lugar; devuelve (bytes antes, bytes después)."
     before = path.stat().st_size
@@ -48,8 +59,8 @@ def shrink_notebook(path: Path) -> tuple[int, int]:
     changed = False
     for cell in nb["cells"]:
         outputs = cell.get("outputs", [])
-        kept = [o for o in outputs if not (o.get("output_type") == "stream" and not ANSI.sub("", "".join(o["text"])).strip())]
-        if len(kept) != len(outputs):                  # lo que queda de una barra de progreso: sólo \r y espacios
+        kept = [o for o in outputs if not (_is_progress_residue(o) or _is_widget(o))]
+        if len(kept) != len(outputs):
             cell["outputs"] = kept
             changed = True
         for out in cell.get("outputs", []):
