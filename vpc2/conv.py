@@ -258,8 +258,9 @@ def im2col_block_bytes(image_bytes: int, device: torch.device | str = "cpu", thr
     """Bytes de ventanas que `conv2d_im2col` copia y multiplica por bloque, si las ventanas de una imagen ocupan `image_bytes`.
 
     En CPU con un hilo, `IM2COL_BLOCK_BYTES`: bloques que se multiplican mientras están en la caché (de varias imágenes
-    o, si una no entra, de unas filas). Con `T` hilos, imágenes enteras de a `T`: la multiplicación de un bloque de `T`
-    matrices le da una a cada hilo, que la multiplica mientras está en su caché. En GPU, `IM2COL_MAX_BYTES`: un solo
+    o, si una no entra, de unas filas). Con `T` hilos, `T·k` imágenes enteras, `k` por hilo: las que caben en
+    `IM2COL_BLOCK_BYTES` (al menos una). La multiplicación de un bloque le da `k` matrices a cada hilo, que las
+    multiplica mientras están en su caché. En GPU, `IM2COL_MAX_BYTES`: un solo
     bloque. `threads=None` usa `torch.get_num_threads()`."""
     if isinstance(image_bytes, bool) or not isinstance(image_bytes, int) or image_bytes < 1:
         raise ValueError(f"image_bytes debe ser un entero positivo (los bytes de las ventanas de una imagen, "
