@@ -202,3 +202,25 @@ def test_exercises_accept_reference_solutions():
         return {"test": p[:nt], "valid": p[nt:nt + nv], "train": p[nt + nv:]}
     for label, fn in (("0.1", perm), ("0.2", split), ("0.3", n_params)):
         assert run_exercise(label, fn).passed, label
+
+
+def test_pick_size_and_workers_follow_mode_and_smoke(monkeypatch):
+    monkeypatch.delenv("VPC2_SMOKE", raising=False)
+    core.set_mode("fast")
+    try:
+        assert core.pick_size(fast=512, full=5000) == 512 and core.pick_workers(full=4) == 0
+        core.set_mode("full")
+        assert core.pick_size(fast=512, full=5000) == 5000 and core.pick_workers(full=4) == 4
+        monkeypatch.setenv("VPC2_SMOKE", "1")
+        assert core.pick_size(fast=512, full=5000) == core.SMOKE_ITEMS and core.pick_workers(full=4) == 0
+    finally:
+        core.set_mode(None)
+
+
+@pytest.mark.parametrize("first", ["vpc2.core", "vpc2.data"])
+def test_exercises_registered_when_core_is_imported_first(first):
+    "Importar vpc2.core (o un módulo que lo importa) antes que vpc2.ejercicios registra los ejercicios 0.x."
+    import subprocess, sys
+    code = f"import {first}; from vpc2.ejercicios import get_exercise; print(get_exercise('0.3').label)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "0.3", out.stderr[-500:]

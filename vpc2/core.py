@@ -23,8 +23,8 @@ import torch
 # %% auto #0
 __all__ = ['MODES', 'SMOKE_BATCHES', 'SMOKE_ITEMS', 'OFFLINE_VARS', 'STARTUP_THREADS', 'run_mode', 'set_mode', 'is_fast', 'pick',
            'get_device', 'seed_everything', 'cache_dir', 'display_path', 'in_colab', 'in_kaggle', 'in_ci', 'in_test',
-           'is_smoke', 'max_batches', 'limit_batches', 'smoke_size', 'check_learning', 'has_network', 'setup_offline',
-           'environment', 'mode_threads', 'num_threads', 'run_banner']
+           'is_smoke', 'max_batches', 'limit_batches', 'smoke_size', 'pick_size', 'pick_workers', 'check_learning',
+           'has_network', 'setup_offline', 'environment', 'mode_threads', 'num_threads', 'run_banner']
 
 # %% ../nbs/00_core.ipynb #ac898269
 MODES = ("fast", "full")
@@ -40,7 +40,7 @@ def _check_mode(mode: str) -> str:
     return mode
 
 def run_mode() -> str:
-    "Modo de ejecución actual: `'fast'` (pruebas, CI, `VPC2_FAST=1`) o `'full'` (por defecto)."
+    "Modo de ejecución actual: `'fast'` (con `VPC2_FAST=1`; el apéndice dice quién más lo activa) o `'full'` (por defecto)."
     if _mode_override is not None: return _mode_override
     forced = os.environ.get("VPC2_MODE", "").strip().lower()
     if forced: return _check_mode(forced)
@@ -123,13 +123,6 @@ def in_kaggle() -> bool:
     "¿Corre en un cuaderno de Kaggle?"
     return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
 
-def in_ci() -> bool:
-    "¿Corre en integración continua (variable `CI`)?"
-    return _truthy(os.environ.get("CI"))
-
-def in_test() -> bool:
-    "¿Corre bajo `nbdev-test` (variable `IN_TEST`)?"
-    return _truthy(os.environ.get("IN_TEST"))
 
 # %% ../nbs/00_core.ipynb #19501da4
 def _register_exercises() -> None:
@@ -176,10 +169,15 @@ def _register_exercises() -> None:
                 Case("con la convolución congelada", args=(frozen,)),
                 Case("con la convolución congelada, contando todos", args=(frozen,), kwargs=dict(trainable_only=False))]
 
-# vpc2.ejercicios importa este módulo (por `in_test`): si es él quien nos está importando, todavía a medio cargar,
-# no se puede registrar acá; el caso de siempre (importar vpc2.core, o `from vpc2.core import *`) registra acá mismo.
-_partial = sys.modules.get("vpc2.ejercicios")
-if _partial is None or hasattr(_partial, "register_exercise"): _register_exercises()
+
+# %% ../nbs/00_core.ipynb #ci-code
+def in_ci() -> bool:
+    "¿Corre en integración continua (variable `CI`)?"
+    return _truthy(os.environ.get("CI"))
+
+def in_test() -> bool:
+    "¿Corre bajo `nbdev-test` (variable `IN_TEST`)?"
+    return _truthy(os.environ.get("IN_TEST"))
 
 
 # %% ../nbs/00_core.ipynb #a2bc55f1
@@ -203,6 +201,16 @@ def limit_batches(iterable, n: int | None = None):
 def smoke_size(n: int) -> int:
     "Tamaño de un conjunto de datos: `n`, salvo en humo, donde se submuestrea a `SMOKE_ITEMS` como mucho."
     return min(n, SMOKE_ITEMS) if is_smoke() else n
+
+def pick_size(fast: int, full: int) -> int:
+    "Tamaño de un conjunto según el modo, `smoke_size(pick(fast, full))`: lo que usan los cuadernos por defecto."
+    return smoke_size(pick(fast, full))
+
+def pick_workers(full: int) -> int:
+    "Procesos de un `DataLoader`: 0 en modo rápido y en humo, `full` en modo completo."
+    # en humo cada bucle abandona el iterador a los pocos lotes: levantar procesos cuesta más que esos lotes
+    return 0 if is_smoke() else pick(fast=0, full=full)
+
 
 # %% ../nbs/00_core.ipynb #fd13f2ba
 def check_learning(value: float, threshold: float, what: str) -> bool:
@@ -292,3 +300,10 @@ def run_banner() -> str:
             f"{'con' if has_network() else 'sin'} red · torch {torch.__version__} · vpc2 {__version__}")
     print(line)
     return line
+
+# %% ../nbs/00_core.ipynb #reg-final
+# Al final del módulo, con `in_test` (del apéndice) ya definida: vpc2.ejercicios la importa de acá. Si es
+# vpc2.ejercicios quien nos importa, todavía a medio cargar, no se puede registrar; el caso de siempre
+# (importar vpc2.core, o `from vpc2.core import *`) registra acá mismo.
+_partial = sys.modules.get("vpc2.ejercicios")
+if _partial is None or hasattr(_partial, "register_exercise"): _register_exercises()

@@ -25,16 +25,16 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .core import cache_dir, display_path, has_network, is_fast, is_smoke, pick, smoke_size
+from .core import cache_dir, display_path, has_network, is_fast, pick, pick_size, pick_workers
 
 # %% auto #0
-__all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'DOWNLOAD_TIMEOUT', 'SAMPLE_IMAGES', 'Figure',
+__all__ = ['FIGURAS_CLASSES', 'TASKS', 'IMAGE_EXTENSIONS', 'REAL_DATASETS', 'SAMPLE_IMAGES', 'DOWNLOAD_TIMEOUT', 'Figure',
            'figure_mask', 'FiguraSample', 'Figuras', 'mask_to_box', 'figuras_target', 'image_to_tensor',
            'default_batch_size', 'default_num_workers', 'seed_worker', 'collate_detection', 'DataLoaders',
            'figuras_dls', 'write_imagefolder', 'load_image', 'check_images', 'load_image_folder', 'rle_encode',
            'rle_decode', 'check_boxes', 'write_coco', 'CocoDataset', 'DatasetNotFoundError', 'RealDataset',
-           'DownloadError', 'file_md5', 'download_file', 'download_and_extract', 'fashion_mnist', 'cifar10',
-           'hymenoptera', 'oxford_pets', 'figuras_like', 'load_dataset', 'sample_image', 'Digits']
+           'download_and_extract', 'fashion_mnist', 'cifar10', 'hymenoptera', 'oxford_pets', 'figuras_like',
+           'load_dataset', 'sample_image', 'Digits', 'DownloadError', 'file_md5', 'download_file']
 
 # %% ../nbs/01_datos.ipynb #01a8681f
 FIGURAS_CLASSES = ["círculo", "cuadrado", "triángulo", "estrella", "cruz"]
@@ -339,12 +339,9 @@ def default_batch_size() -> int:
     return pick(fast=32, full=64)
 
 def default_num_workers() -> int:
-    "Procesos del `DataLoader` según el modo: 0 en modo rápido y en humo; en modo completo, hasta 4 según los núcleos."
-    # En una corrida de humo cada bucle abandona el iterador a los dos lotes: reiniciar procesos persistentes a mitad
-    # de época cuesta más que esos dos lotes, que no necesitan procesos aparte.
-    if is_smoke(): return 0
+    "Procesos del `DataLoader` según el modo: 0 en modo rápido; en modo completo, hasta 4 según los núcleos."
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return pick(fast=0, full=min(4, cores))
+    return pick_workers(full=min(4, cores))     # como pick(fast=0, full=…): ver el apéndice de 00_core
 
 def seed_worker(worker_id: int) -> None:
     "Siembra NumPy y `random` en cada proceso del `DataLoader` a partir de la semilla que le dio PyTorch."
@@ -396,8 +393,8 @@ class DataLoaders:
 def figuras_dls(n_train: int | None = None, n_valid: int | None = None, size: int | None = None,
                 batch_size: int | None = None, seed: int = 0, **kwargs) -> DataLoaders:
     "`DataLoaders` de clasificación de *Figuras* (tensores (3, H, W) en [0, 1]); `kwargs` va a `Figuras`."
-    n_train = smoke_size(pick(fast=512, full=5000)) if n_train is None else _check_count("n_train", n_train, "la cantidad de imágenes de entrenamiento")
-    n_valid = smoke_size(pick(fast=128, full=1000)) if n_valid is None else _check_count("n_valid", n_valid, "la cantidad de imágenes de validación")
+    n_train = pick_size(fast=512, full=5000) if n_train is None else _check_count("n_train", n_train, "la cantidad de imágenes de entrenamiento")
+    n_valid = pick_size(fast=128, full=1000) if n_valid is None else _check_count("n_valid", n_valid, "la cantidad de imágenes de validación")
     size = pick(fast=32, full=64) if size is None else size     # Figuras explica si es muy chico
     train = Figuras(n_train, size, seed=seed, transform=image_to_tensor, **kwargs)
     valid = Figuras(n_valid, size, seed=seed, transform=image_to_tensor, offset=n_train, **kwargs)
@@ -419,8 +416,8 @@ def write_imagefolder(root: str | Path, n_train: int | None = None, n_valid: int
                       size: int | None = None, seed: int = 0, n_figures=None, occlusion: bool = False,
                       exist_ok: bool = False) -> Path:
     "Escribe *Figuras* como árbol `ImageFolder`: `root/train/<clase>/*.png` y `root/valid/<clase>/*.png`."
-    n_train = smoke_size(pick(fast=1500, full=5000)) if n_train is None else n_train
-    n_valid = smoke_size(pick(fast=300, full=1000)) if n_valid is None else n_valid
+    n_train = pick_size(fast=1500, full=5000) if n_train is None else n_train
+    n_valid = pick_size(fast=300, full=1000) if n_valid is None else n_valid
     size = pick(fast=32, full=64) if size is None else size
     root = _prepare_dir(root, exist_ok)
     opts = dict(size=size, seed=seed, n_figures=n_figures, occlusion=occlusion)
@@ -529,7 +526,7 @@ def write_coco(root: str | Path, n: int | None = None, size: int | None = None, 
                split: str = "train", n_figures=None, occlusion: bool = False, offset: int = 0,
                exist_ok: bool = False) -> Path:
     "Escribe *Figuras* en formato COCO: `images/<split>/`, `masks/<split>/` (semántica) y `annotations/instances_<split>.json`."
-    n = smoke_size(pick(fast=50, full=2000)) if n is None else n
+    n = pick_size(fast=50, full=2000) if n is None else n
     size = pick(fast=64, full=128) if size is None else size
     root = Path(root)
     ann_path = root/"annotations"/f"instances_{split}.json"
@@ -666,55 +663,6 @@ def _missing_message(name: str, root: Path, reason: str, cause: Exception | None
     return (f"No encontré el conjunto {info.title} en {where}{corrupted} y no lo descargué: {reason}. "
             f"Para tenerlo: conectate a internet y llamá con download=True, o {steps}. "
             f"Para seguir sin él, usá load_dataset({name!r}, fallback=True), que lo reemplaza por Figuras.")
-
-# %% ../nbs/01_datos.ipynb #730e64ab
-DOWNLOAD_TIMEOUT = 20.0   # segundos sin respuesta del servidor antes de abandonar una descarga
-
-class DownloadError(OSError):
-    "Una descarga falló (servidor caído o mudo, archivo cortado o corrupto); no quedó nada a medio escribir."
-
-def file_md5(path: str | Path) -> str:
-    "MD5 de un archivo, leído por partes."
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
-    return digest.hexdigest()
-
-def _download_reason(e: Exception, timeout: float) -> str:
-    "Qué pasó, en castellano, a partir de la excepción de urllib."
-    cause = getattr(e, "reason", e)
-    if isinstance(e, urllib.error.HTTPError): return f"el servidor respondió {e.code} ({e.reason})"
-    if isinstance(cause, TimeoutError): return f"el servidor no respondió en {timeout:g} s"
-    if isinstance(cause, ConnectionRefusedError): return "el servidor rechazó la conexión"
-    if isinstance(e, http.client.IncompleteRead): return "la conexión se cortó antes de terminar"
-    return f"{type(cause).__name__}: {cause}"
-
-def download_file(url: str, dest: str | Path, md5: str | None = None, timeout: float | None = None,
-                  progress: bool = True) -> Path:
-    "Baja `url` a `dest` con tiempo límite, escritura atómica (`.part` + renombre) y verificación de tamaño y MD5."
-    dest, timeout = Path(dest), DOWNLOAD_TIMEOUT if timeout is None else timeout
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "vpc2"})
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as f:
-            total = int(response.headers.get("Content-Length") or 0)
-            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name, disable=not progress or is_fast()) as bar:
-                while block := response.read(1 << 16):
-                    f.write(block); bar.update(len(block))
-        size = part.stat().st_size
-        if total and size != total:
-            raise DownloadError(f"La descarga de {url} quedó cortada: llegaron {size} de {total} bytes. Probá de nuevo.")
-        if md5 is not None and file_md5(part) != md5:
-            raise DownloadError(f"El archivo bajado de {url} está corrupto (su MD5 no es {md5}); lo borré. "
-                                "Probá de nuevo o bajalo a mano.")
-        os.replace(part, dest)
-        return dest
-    except DownloadError: raise
-    except (OSError, http.client.HTTPException) as e:
-        raise DownloadError(f"No pude bajar {url}: {_download_reason(e, timeout)}.") from e
-    finally:
-        part.unlink(missing_ok=True)
 
 # %% ../nbs/01_datos.ipynb #b53ba2c0
 _MISSING_ERRORS = (RuntimeError, FileNotFoundError)   # torchvision avisa que faltan archivos con RuntimeError
@@ -936,3 +884,52 @@ def _cases_1_3():
     _, t = Figuras(1, size=32, task="segmentation", seed=2, n_figures=1)[0]
     return [Case("rectángulo", args=(m,)), Case("un solo píxel en una esquina", args=(one,)),
             Case("una figura de Figuras", args=(t["masks"][0].bool(),))]
+
+# %% ../nbs/01_datos.ipynb #730e64ab
+DOWNLOAD_TIMEOUT = 20.0   # segundos sin respuesta del servidor antes de abandonar una descarga
+
+class DownloadError(OSError):
+    "Una descarga falló (servidor caído o mudo, archivo cortado o corrupto); no quedó nada a medio escribir."
+
+def file_md5(path: str | Path) -> str:
+    "MD5 de un archivo, leído por partes."
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
+
+def _download_reason(e: Exception, timeout: float) -> str:
+    "Qué pasó, en castellano, a partir de la excepción de urllib."
+    cause = getattr(e, "reason", e)
+    if isinstance(e, urllib.error.HTTPError): return f"el servidor respondió {e.code} ({e.reason})"
+    if isinstance(cause, TimeoutError): return f"el servidor no respondió en {timeout:g} s"
+    if isinstance(cause, ConnectionRefusedError): return "el servidor rechazó la conexión"
+    if isinstance(e, http.client.IncompleteRead): return "la conexión se cortó antes de terminar"
+    return f"{type(cause).__name__}: {cause}"
+
+def download_file(url: str, dest: str | Path, md5: str | None = None, timeout: float | None = None,
+                  progress: bool = True) -> Path:
+    "Baja `url` a `dest` con tiempo límite, escritura atómica (`.part` + renombre) y verificación de tamaño y MD5."
+    dest, timeout = Path(dest), DOWNLOAD_TIMEOUT if timeout is None else timeout
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "vpc2"})
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as f:
+            total = int(response.headers.get("Content-Length") or 0)
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name, disable=not progress or is_fast()) as bar:
+                while block := response.read(1 << 16):
+                    f.write(block); bar.update(len(block))
+        size = part.stat().st_size
+        if total and size != total:
+            raise DownloadError(f"La descarga de {url} quedó cortada: llegaron {size} de {total} bytes. Probá de nuevo.")
+        if md5 is not None and file_md5(part) != md5:
+            raise DownloadError(f"El archivo bajado de {url} está corrupto (su MD5 no es {md5}); lo borré. "
+                                "Probá de nuevo o bajalo a mano.")
+        os.replace(part, dest)
+        return dest
+    except DownloadError: raise
+    except (OSError, http.client.HTTPException) as e:
+        raise DownloadError(f"No pude bajar {url}: {_download_reason(e, timeout)}.") from e
+    finally:
+        part.unlink(missing_ok=True)
