@@ -851,6 +851,15 @@ def measure_latency(models: Mapping[str, nn.Module], size: int = 224, batch_size
             times[name].append((time.perf_counter() - start) / batch_size)
     return {name: statistics.median(t) for name, t in times.items()}
 
+def _zeroed(model: nn.Module) -> nn.Module:
+    "Le da memoria a un modelo en `meta` con pesos en cero (sin sortear millones de números): el tiempo de una pasada no depende de los valores."
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]: t.zero_()
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm): m.running_var.fill_(1.0)
+    return model
+
 def compare_architectures(names: list[str], sizes: tuple[int, ...] = (64, 224), reps: int = 5, num_classes: int = 1000,
                           **kwargs) -> list[dict]:
     "Tabla con parámetros, MACs y latencia en CPU (ms por imagen) a cada tamaño de `sizes`, medidos lado a lado."
@@ -860,7 +869,7 @@ def compare_architectures(names: list[str], sizes: tuple[int, ...] = (64, 224), 
         row = {"modelo": name, "parámetros": count_params(meta)}
         for s in sizes: row[f"GMACs {s}"] = count_macs(meta, (1, meta.in_channels, s, s)) / 1e9
         rows.append(row)
-    models = {name: create_model(name, num_classes=num_classes, **kwargs) for name in names}
+    models = {name: _zeroed(on_meta(create_model, name, num_classes=num_classes, **kwargs)) for name in names}
     channels = {m.in_channels for m in models.values()}
     if len(channels) != 1:
         raise ValueError(f"Los modelos a comparar esperan distintos canales de entrada ({channels}); pasá el mismo in_channels a todos.")
