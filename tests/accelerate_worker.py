@@ -61,6 +61,8 @@ def main():
                     "targets": targets, "processes": accelerator.num_processes,
                     "type": str(accelerator.distributed_type)}, args.out)
     accelerator.wait_for_everyone()
+    # cerrar el grupo antes de salir: sin esto, el destructor de gloo a veces aborta un proceso (SIGABRT) al terminar
+    if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     print(f"proceso {accelerator.process_index} de {accelerator.num_processes}: listo", file=sys.stderr)
 
 
