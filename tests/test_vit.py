@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from vpc2.vit import (MultiHeadAttention, PatchEmbedding, ViT, ViTBlock, ViTMLP, attention_rollout, cls_attention,
                       frozen_features, patchify, scaled_dot_product_attention, show_attention, small_resnet, small_vit,
                       timm_kwargs)
+from vpc2.vit import VIT_FIGURAS_FILE, VIT_FIGURAS_RECIPE, shipped_vit
 
 
 @pytest.fixture(autouse=True)
@@ -444,3 +445,24 @@ def test_exercise_8_3_vit_block_params():
                   lambda d, r=4.0: _block_params(d)):                      # ignora mlp_ratio
         r = run_exercise("8.3", wrong)
         assert not r.passed and "caso" in r.message
+
+
+# ---- el ViT de Figuras que trae el paquete ----
+def test_shipped_vit_loads_verified_weights():
+    model, meta = shipped_vit()
+    assert isinstance(model, ViT) and not model.training
+    assert meta["receta"] == VIT_FIGURAS_RECIPE               # el archivo es el de la receta del módulo
+    assert meta["exactitud_prueba"] >= 0.85                   # vale la pena transferirlo
+    x = torch.rand(2, 3, VIT_FIGURAS_RECIPE["size"], VIT_FIGURAS_RECIPE["size"])
+    assert model(x).shape == (2, 5)
+
+
+def test_shipped_vit_rejects_damaged_or_missing_file(tmp_path):
+    from vpc2.vit import shipped_vit as load
+    import importlib.resources
+    good = (importlib.resources.files("vpc2")/"pesos"/VIT_FIGURAS_FILE).read_bytes()
+    (tmp_path/VIT_FIGURAS_FILE).write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(RuntimeError, match="dañados"):
+        load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="make_vit_figuras"):
+        load(tmp_path/"vacía")

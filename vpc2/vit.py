@@ -7,8 +7,11 @@ Docs: https://vpc2-curso.github.io/vpc2/vit.html.md"""
 # %% ../nbs/08_vit.ipynb #2da5b9ce
 from __future__ import annotations
 
+import hashlib
+import importlib.resources
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,8 +25,9 @@ from .models import BasicBlock, conv1x1
 from .vis import to_numpy_image
 
 # %% auto #0
-__all__ = ['patchify', 'PatchEmbedding', 'scaled_dot_product_attention', 'MultiHeadAttention', 'ViTMLP', 'ViTBlock', 'ViT',
-           'timm_kwargs', 'small_resnet', 'small_vit', 'attention_rollout', 'cls_attention', 'show_attention',
+__all__ = ['VIT_FIGURAS_FILE', 'VIT_FIGURAS_RECIPE', 'VIT_FIGURAS_SHA256', 'patchify', 'PatchEmbedding',
+           'scaled_dot_product_attention', 'MultiHeadAttention', 'ViTMLP', 'ViTBlock', 'ViT', 'timm_kwargs',
+           'small_resnet', 'small_vit', 'attention_rollout', 'cls_attention', 'show_attention', 'shipped_vit',
            'frozen_features']
 
 # %% ../nbs/08_vit.ipynb #9db0d4be
@@ -369,6 +373,29 @@ def show_attention(img, attn_map: torch.Tensor, ax=None, title: str | None = Non
     ax.axis("off")
     if title is not None: ax.set_title(title, fontsize=8)
     return ax
+
+# %% ../nbs/08_vit.ipynb #a8f1c0de5e01
+VIT_FIGURAS_FILE = "vit-chico-figuras-s0.pt"   # en vpc2/pesos/: el ViT chico preentrenado en Figuras (lo hace tools/make_vit_figuras.py)
+VIT_FIGURAS_RECIPE = dict(size=16, seed=0, n_images=40_000, n_valid=1000, n_test=1000, epochs=40, batch_size=128,
+                          lr=3e-3, weight_decay=0.05)
+VIT_FIGURAS_SHA256 = "cfaeb244a97ce1d18b76cb8d45ade3a22300ba78d69cfd0cd129a93bb99fb3fa"
+# ↑ SHA-256 del archivo: lo imprime tools/make_vit_figuras.py
+
+def shipped_vit(folder=None) -> tuple[ViT, dict]:
+    """El ViT chico (`small_vit(5, 3, 16)`) preentrenado en *Figuras* que trae el paquete, en modo evaluación, y sus
+    metadatos (receta, exactitudes). El archivo (de `folder`, por defecto `vpc2/pesos/`) se verifica con su SHA-256."""
+    path = Path(folder or importlib.resources.files("vpc2")/"pesos")/VIT_FIGURAS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"No encuentro {path}: reinstalá vpc2 (pip install --force-reinstall vpc2) o "
+                                "regeneralo con tools/make_vit_figuras.py.")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != VIT_FIGURAS_SHA256:
+        raise RuntimeError(f"Los pesos de {path.name} están dañados o son de otra versión (SHA-256 {found[:12]}…, esperaba "
+                           f"{str(VIT_FIGURAS_SHA256)[:12]}…). Reinstalá vpc2 o regeneralos con tools/make_vit_figuras.py.")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = small_vit(5, 3, ckpt["meta"]["receta"]["size"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt["meta"]
 
 # %% ../nbs/08_vit.ipynb #2009c2ba
 @torch.no_grad()
