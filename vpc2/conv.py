@@ -249,7 +249,7 @@ def _patch_view(x, kernel, stride, pads, dilation, out_hw) -> torch.Tensor:
                          (sN, sC, sH*dilation[0], sW*dilation[1], sH*stride[0], sW*stride[1]))
 
 # %% ../nbs/04_convolucion.ipynb #292cb36a
-IM2COL_BLOCK_BYTES = 4 * 2**20    # en CPU, por hilo: ventanas que caben en la caché
+IM2COL_BLOCK_BYTES = 4 * 2**20    # en CPU, por hilo: las ventanas de unas pocas imágenes
 IM2COL_MAX_BYTES = 512 * 2**20    # en GPU: un solo bloque hasta este tamaño (si no entra, los necesarios)
 
 _workspace = threading.local()    # matrices de trabajo reutilizadas, una por hilo de Python (y por tipo y dispositivo)
@@ -257,10 +257,9 @@ _workspace = threading.local()    # matrices de trabajo reutilizadas, una por hi
 def im2col_block_bytes(image_bytes: int, device: torch.device | str = "cpu", threads: int | None = None) -> int:
     """Bytes de ventanas que `conv2d_im2col` copia y multiplica por bloque, si las ventanas de una imagen ocupan `image_bytes`.
 
-    En CPU con un hilo, `IM2COL_BLOCK_BYTES`: bloques que se multiplican mientras están en la caché (de varias imágenes
-    o, si una no entra, de unas filas). Con `T` hilos, `T·k` imágenes enteras, `k` por hilo: las que caben en
-    `IM2COL_BLOCK_BYTES` (al menos una). La multiplicación de un bloque le da `k` matrices a cada hilo, que las
-    multiplica mientras están en su caché. En GPU, `IM2COL_MAX_BYTES`: un solo
+    En CPU con un hilo, `IM2COL_BLOCK_BYTES` (bloques de varias imágenes o, si una no entra, de unas filas). Con `T`
+    hilos, `T·k` imágenes enteras, `k` por hilo: las que caben en `IM2COL_BLOCK_BYTES` (al menos una): pocos
+    bloques, y por lo tanto pocas esperas entre hilos (dos por bloque). En GPU, `IM2COL_MAX_BYTES`: un solo
     bloque. `threads=None` usa `torch.get_num_threads()`."""
     if isinstance(image_bytes, bool) or not isinstance(image_bytes, int) or image_bytes < 1:
         raise ValueError(f"image_bytes debe ser un entero positivo (los bytes de las ventanas de una imagen, "
@@ -325,7 +324,7 @@ def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """Convolución 2D por im2col: una vista de ventanas sin copias y multiplicaciones de matrices por bloques.
 
     Misma firma y resultado que `F.conv2d` (sin `groups`); `padding` acepta `'valid'` y `'same'`. El tamaño de los
-    bloques lo elige `im2col_block_bytes` (lo que cabe en la caché de cada hilo). Las ventanas se copian a una
+    bloques lo elige `im2col_block_bytes` (según los hilos). Las ventanas se copian a una
     matriz de trabajo que queda reservada para la próxima llamada (`free_im2col_workspace` la libera). La salida
     queda en el formato habitual `(N, C_out, H_out, W_out)` contiguo. Si alguna entrada pide gradiente, pasa por `Conv2dIm2col`, cuyo *backward* está escrito a mano (`conv2d_backward`)."""
     stride_, pads, dilation_, out_hw = _check_conv2d(x, weight, bias, stride, padding, dilation, "conv2d_im2col")
@@ -597,8 +596,8 @@ def benchmark_conv(shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], pa
     con cada cantidad de hilos de `threads`, en rondas intercaladas (funciones y cantidades de hilos). Mide también la
     GEMM sola (`torch.matmul` sobre la matriz de ventanas ya armada): lo que costaría im2col si armar las ventanas fuera
     gratis y se multiplicara todo el lote de una vez.
-    Esa matriz entera no cabe en la caché: la GEMM sola se mide en rondas aparte (contra `F.conv2d`), para que no vacíe
-    la caché de las demás.
+    Esa matriz entera puede ocupar decenas de MB: la GEMM sola se mide en rondas aparte (contra `F.conv2d`), para que su
+    memoria no se mezcle con la de las demás.
 
     Devuelve una fila por (forma, hilos) con milisegundos y cocientes contra `F.conv2d` con esos mismos hilos, y la
     carga de la máquina (1 min) antes y después. Los lazos corren sobre `naive_pairs` pares (imagen, filtro) y se
