@@ -177,12 +177,27 @@ def test_environment_keys_are_spanish():
     assert not {"mode", "device", "network", "cache"} & set(env)
 
 
+def _shuffled(n, seed):
+    "range(n) mezclado con random (seed=None: con la semilla del sistema, distinta en cada llamada)."
+    import random
+    r = list(range(n)); random.Random(seed).shuffle(r)
+    return r
+
+def _split_of(perm):
+    return lambda n, nv, nt: {"test": perm[:nt], "valid": perm[nt:nt + nv], "train": perm[nt + nv:]}
+
+
 @pytest.mark.parametrize("label, wrong", [
     ("0.1", lambda n, seed: list(range(n))),                                                    # sin mezclar
     ("0.1", lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()),   # otra semilla
+    ("0.1", lambda n, seed: (torch.manual_seed(seed), torch.randperm(n).tolist())[1]),      # toca la semilla global
     ("0.2", lambda n, nv, nt, seed=0: {"train": list(range(n - nv - nt)), "valid": list(range(n - nv - nt, n - nt)),
                                       "test": list(range(n - nt, n))}),                       # sin mezclar
     ("0.2", lambda n, nv, nt, seed=0: {"train": list(range(n)), "valid": list(range(nv)), "test": list(range(nt))}),   # solapados
+    ("0.2", lambda n, nv, nt, seed=0: {"test": list(range(nt)), "valid": list(range(nt, nt + nv)),
+                                      "train": list(range(nt + nv, n))}),                     # sin mezclar, la prueba primero
+    ("0.2", lambda n, nv, nt, seed=0: _split_of(_shuffled(n, 0))(n, nv, nt)),                  # ignora la semilla
+    ("0.2", lambda n, nv, nt, seed=0: _split_of(_shuffled(n, None))(n, nv, nt)),               # no es reproducible
     ("0.3", lambda model, trainable_only=True: sum(p.numel() for p in model.parameters())),    # cuenta los congelados
     ("0.3", lambda model, trainable_only=True: len(list(model.parameters()))),                  # tensores, no números
 ])

@@ -1,4 +1,4 @@
-"""Lo que todo cuaderno del curso necesita antes de empezar: saber si corre en modo rápido o completo, en qué dispositivo, con qué semilla, dónde guardar datos y si hay red.
+"""Lo que todo cuaderno del curso necesita antes de empezar: saber si corre en modo rápido o completo, en qué dispositivo, con qué semilla y dónde guardar datos y pesos.
 
 Docs: https://vpc2-curso.github.io/vpc2/core.html.md"""
 
@@ -127,16 +127,28 @@ def in_kaggle() -> bool:
 # %% ../nbs/00_core.ipynb #19501da4
 def _register_exercises() -> None:
     "Registra los ejercicios 0.x (se llama al importar este módulo)."
-    from vpc2.ejercicios import Case, register_exercise
-    @register_exercise("0.1", reference=lambda n, seed: torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist(),
+    from vpc2.ejercicios import Case, compare_values, register_exercise
+    global_state = {}                                     # el estado del generador global justo antes de cada caso
+    def _perm_reference(n, seed):
+        global_state["antes"] = torch.random.get_rng_state()   # la referencia corre justo antes que la función a comprobar
+        return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+
+    def _check_perm(obtained, expected, case):
+        "La misma permutación que la referencia, sin haber tocado el generador global de torch."
+        if not torch.equal(torch.random.get_rng_state(), global_state["antes"]):
+            return "tu función cambió el generador global de torch (torch.manual_seed, o torch.randperm sin generator=)"
+        return compare_values(expected, obtained)
+
+    @register_exercise("0.1", reference=_perm_reference, compare=_check_perm,
                        hint="creá un torch.Generator propio, fijale la semilla con manual_seed y pasáselo a torch.randperm.")
     def _cases_0_1():
         return [Case("diez, semilla 0", args=(10, 0)), Case("diez, semilla 1", args=(10, 1)), Case("uno", args=(1, 5)),
                 Case("cien, semilla 42", args=(100, 42))]
 
+    seen = {}                                             # args del caso → partición obtenida (se vacía al armar los casos)
     def _check_split(obtained, expected, case):
-        "Propiedades de una partición: claves, tamaños, disjuntos y que cubran range(n)."
-        n, n_valid, n_test, _ = case.args
+        "Propiedades de una partición: claves, tamaños, disjuntos, que cubran range(n), mezclados y que dependan de la semilla."
+        n, n_valid, n_test, seed = case.args
         if not isinstance(obtained, dict) or set(obtained) != {"train", "valid", "test"}:
             return "esperaba un dict con las claves 'train', 'valid' y 'test'"
         sizes = {k: len(v) for k, v in obtained.items()}
@@ -145,15 +157,27 @@ def _register_exercises() -> None:
         every = [int(i) for v in obtained.values() for i in v]
         if len(set(every)) != len(every): return "hay índices repetidos: los tres conjuntos tienen que ser disjuntos"
         if set(every) != set(range(n)): return f"los índices tienen que ser exactamente 0 … {n - 1}"
-        if n >= 20 and sorted(int(i) for i in obtained["test"]) == list(range(n - n_test, n)):
-            return "la prueba son los últimos índices en orden: mezclalos antes de separar"
+        for k in ("train", "valid", "test"):
+            idx = sorted(int(i) for i in obtained[k])
+            if n >= 20 and len(idx) >= 5 and idx == list(range(idx[0], idx[0] + len(idx))):
+                return f"'{k}' son índices seguidos ({idx[0]} … {idx[-1]}): mezclalos antes de separar"
+        split = tuple(tuple(int(i) for i in obtained[k]) for k in ("train", "valid", "test"))
+        if case.args in seen and seen[case.args] != split:
+            return f"con la misma semilla ({seed}) diste otra partición: la mezcla tiene que salir sólo de seed"
+        for (n2, nv2, nt2, seed2), other in seen.items():
+            if (n2, nv2, nt2) == (n, n_valid, n_test) and seed2 != seed and other == split:
+                return f"con las semillas {seed2} y {seed} diste la misma partición: la mezcla tiene que depender de seed"
+        seen[case.args] = split
         return None
 
     @register_exercise("0.2", compare=_check_split,
                        hint="mezclá range(n) con una permutación reproducible (el ejercicio 0.1) y cortala en tres trozos.")
     def _cases_0_2():
+        seen.clear()
         return [Case("100 en 70/20/10", args=(100, 20, 10, 0)), Case("sin prueba", args=(10, 3, 0, 1)),
-                Case("50 en 30/10/10, otra semilla", args=(50, 10, 10, 7))]
+                Case("50 en 30/10/10, otra semilla", args=(50, 10, 10, 7)),
+                Case("100 en 70/20/10, la misma semilla otra vez", args=(100, 20, 10, 0)),
+                Case("100 en 70/20/10, semilla 1", args=(100, 20, 10, 1))]
 
     def _n_params_reference(model, trainable_only=True):
         "Parámetros del modelo (sólo los entrenables, por defecto)."
