@@ -345,6 +345,7 @@ def test_digits_split_and_values():
 @pytest.mark.parametrize("label, wrong", [
     ("1.1", lambda img: torch.from_numpy(img).float() / 255),                        # sin pasar a (C, H, W)
     ("1.1", lambda img: torch.from_numpy(img).permute(2, 0, 1).float()),             # sin dividir por 255
+    ("1.1", lambda img: torch.from_numpy(img / 255).permute(2, 0, 1)),               # float64 (dividió en NumPy)
     ("1.2", lambda tr, va: float(np.mean(np.asarray(va) == np.argmax(np.bincount(np.asarray(va)))))),   # mayoritaria de validación
     ("1.2", lambda tr, va: 1 / len(set(tr))),                                          # el azar
     ("1.3", lambda m: [int(v) for v in __import__("torchvision").ops.masks_to_boxes(torch.as_tensor(m)[None].bool())[0]]),   # borde adentro

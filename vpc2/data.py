@@ -841,14 +841,21 @@ class Digits(Dataset):
         return img, target
 
 # %% ../nbs/01_datos.ipynb #db0c5e09
-from .ejercicios import Case, register_exercise
+from .ejercicios import Case, compare_values, register_exercise
 
 def _to_tensor_reference(img):
     "Lo que da ToTensor de torchvision: (C, H, W) float32 en [0, 1]."
     from torchvision.transforms import ToTensor
     return ToTensor()(img)
 
-@register_exercise("1.1", reference=_to_tensor_reference,
+def _check_float32(obtained, expected, case):
+    "Como `compare_values`, pero exige float32: entre flotantes `compare_values` no mira el dtype, y acá es lo que se enseña."
+    if isinstance(obtained, torch.Tensor) and obtained.dtype != torch.float32:
+        return (f"esperaba dtype torch.float32 y obtuve {obtained.dtype}; los modelos de PyTorch esperan float32 "
+                "(en NumPy, img/255 da float64: convertí con .float() antes de dividir)")
+    return compare_values(expected, obtained)
+
+@register_exercise("1.1", reference=_to_tensor_reference, compare=_check_float32,
                    hint="torch.from_numpy(img), después permute(2, 0, 1) para pasar de (H, W, C) a (C, H, W), y dividí por 255 en float32.")
 def _cases_1_1():
     rng = np.random.default_rng(0)
